@@ -1,0 +1,32 @@
+import js from '@eslint/js';
+import tseslint from 'typescript-eslint';
+import security from 'eslint-plugin-security';
+
+/** Import directions of DESIGN.md §2: web -> server -> domains -> store. */
+const forbid = (...groups) => ({
+  'no-restricted-imports': ['error', { patterns: groups.map((group) => ({ group: [`**/${group}/**`, `**/${group}`], message: `this folder must not import ${group}/` })) }],
+});
+
+export default tseslint.config(
+  { ignores: ['dist/**', 'node_modules/**', 'coverage/**', 'test-results/**', 'data/**'] },
+  js.configs.recommended,
+  ...tseslint.configs.recommended,
+  security.configs.recommended,
+  {
+    languageOptions: { globals: { process: 'readonly', console: 'readonly', Buffer: 'readonly', URL: 'readonly', setTimeout: 'readonly', clearTimeout: 'readonly', setInterval: 'readonly', clearInterval: 'readonly' } },
+    rules: {
+      '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_' }],
+      // Object lookups here use keys from schemas and fixed tables, not raw input.
+      'security/detect-object-injection': 'off',
+      // Paths come from configuration and the data dir, never from requests.
+      'security/detect-non-literal-fs-filename': 'off',
+    },
+  },
+  { files: ['src/store/**'], rules: forbid('server', 'identity', 'fleet', 'security', 'perimeter', 'cli', 'cluster', 'agent', 'web', 'config') },
+  { files: ['src/lib/**'], rules: forbid('server', 'identity', 'fleet', 'security', 'perimeter', 'cli', 'cluster', 'agent', 'web', 'store', 'config') },
+  { files: ['src/config/**'], rules: forbid('server', 'identity', 'fleet', 'security', 'perimeter', 'cli', 'cluster', 'agent', 'web') },
+  { files: ['src/identity/**', 'src/fleet/**', 'src/security/**', 'src/perimeter/**', 'src/cluster/**'], rules: forbid('server', 'cli', 'web', 'agent') },
+  { files: ['src/server/**'], rules: forbid('cli', 'web', 'agent') },
+  { files: ['src/agent/**'], rules: forbid('server', 'store', 'web', 'identity', 'cli') },
+  { files: ['src/web/**'], rules: forbid('server', 'store', 'identity', 'fleet', 'security', 'perimeter', 'cli', 'cluster', 'agent', 'config') },
+);

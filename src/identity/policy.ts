@@ -1,0 +1,31 @@
+import type { Role } from './roles.js';
+import type { Principal } from './sessions/service.js';
+
+/**
+ * What a route requires, declared where the route is registered. The server
+ * refuses to boot with a route that declares nothing.
+ */
+export type RoutePolicy =
+  | { auth: 'none' }
+  | {
+      auth: 'user';
+      role: Role;
+      /** Reachable before the first password change (me, password change, logout). */
+      allowDuringPasswordChange?: boolean;
+    };
+
+declare module 'fastify' {
+  interface FastifyContextConfig {
+    policy?: RoutePolicy;
+  }
+  interface FastifyRequest {
+    principal: Principal | null;
+  }
+}
+
+export const ACCESS_COOKIE = '__Host-flotilla_access';
+/** Path-scoped to /api/auth, so it cannot take the __Host- prefix (which requires Path=/). */
+export const REFRESH_COOKIE = '__Secure-flotilla_refresh';
+export const REFRESH_COOKIE_PATH = '/api/auth';
+export const CSRF_COOKIE = 'flotilla_csrf';
+export const CSRF_HEADER = 'x-csrf-token';

@@ -1,0 +1,91 @@
+import type { Server } from 'node:http';
+import type { Server as HttpsServer } from 'node:https';
+import { join } from 'node:path';
+import type { FastifyInstance } from 'fastify';
+import type { Config } from '../config/schema.js';
+import type { Clock } from '../lib/clock.js';
+import { buildApp } from './app.js';
+import { ensureInitialAdmin } from './bootstrap.js';
+import { createLogger, type Logger } from './logger.js';
+import { createRedirectServer } from './redirect.js';
+import { openServices, type Services } from './services.js';
+import { ensureSelfSigned, loadCertificate, startCertificateRenewal, tlsContextOptions, type ServerCertificate } from './tls.js';
+
+export interface RunningServer {
+  app: FastifyInstance;
+  services: Services;
+  url: string;
+  port: number;
+  httpPort: number | null;
+  certificate: ServerCertificate;
+  close(): Promise<void>;
+}
+
+export interface StartOptions {
+  clock?: Clock;
+  log?: Logger;
+  /** Where one-time lines (initial password, listening line) go; stdout by default. */
+  print?: (line: string) => void;
+}
+
+async function certificateFor(config: Config, clock: Clock): Promise<ServerCertificate> {
+  const { certFile, keyFile } = config.server.tls;
+  if (certFile && keyFile) return loadCertificate(certFile, keyFile);
+  if (certFile || keyFile) throw new Error('server.tls: set both certFile and keyFile, or neither for a generated certificate');
+  return ensureSelfSigned({ dir: join(config.dataDir, 'tls'), names: config.server.tls.names, clock });
+}
+
+const displayHost = (host: string) => (host === '0.0.0.0' || host === '::' ? 'localhost' : host.includes(':') ? `[${host}]` : host);
+
+/** Starts one node: services, migrations, first admin, HTTPS (and the optional redirect port). */
+export async function startServer(config: Config, opts: StartOptions = {}): Promise<RunningServer> {
+  const log = opts.log ?? createLogger(config.log.level);
+  const print = opts.print ?? ((line: string) => process.stdout.write(`${line}\n`));
+  const services = await openServices(config, { log, clock: opts.clock });
+  const closers: Array<() => Promise<void> | void> = [() => services.close()];
+  const close = async () => {
+    for (const closer of closers.reverse()) await closer();
+  };
+  try {
+    const certificate = await certificateFor(config, services.clock);
+    await ensureInitialAdmin(services, print);
+    const app = await buildApp(services, { https: tlsContextOptions(certificate) });
+    closers.push(() => app.close());
+    await app.listen({ host: config.server.host, port: config.server.port });
+    const address = app.server.address();
+    const port = typeof address === 'object' && address ? address.port : config.server.port;
+
+    if (certificate.selfSigned) {
+      const stop = startCertificateRenewal({
+        dir: join(config.dataDir, 'tls'),
+        names: config.server.tls.names,
+        clock: services.clock,
+        onRenew: (cert) => {
+          (app.server as unknown as HttpsServer).setSecureContext(tlsContextOptions(cert));
+          log.info({ fingerprint: cert.fingerprint }, 'certificate renewed');
+        },
+        onError: (err) => log.error({ err }, 'certificate renewal failed'),
+      });
+      closers.push(stop);
+    }
+
+    let httpPort: number | null = null;
+    if (config.server.httpPort !== undefined) {
+      const redirect: Server = createRedirectServer({ httpsPort: port });
+      await new Promise<void>((resolve, reject) => {
+        redirect.once('error', reject);
+        redirect.listen(config.server.httpPort, config.server.host, () => resolve());
+      });
+      const redirectAddress = redirect.address();
+      httpPort = typeof redirectAddress === 'object' && redirectAddress ? redirectAddress.port : null;
+      closers.push(() => new Promise<void>((resolve) => redirect.close(() => resolve())));
+    }
+
+    const url = `https://${displayHost(config.server.host)}:${port}`;
+    print(`listening url=${url} fingerprint=${certificate.fingerprint}`);
+    return { app, services, url, port, httpPort, certificate, close };
+  } catch (err) {
+    await close();
+    throw err;
+  }
+}

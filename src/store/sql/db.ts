@@ -1,0 +1,107 @@
+import { chmodSync, existsSync, mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
+import SqliteDatabase from 'better-sqlite3';
+import { CamelCasePlugin, Kysely, PostgresDialect, SqliteDialect, sql, type LogConfig } from 'kysely';
+import pg from 'pg';
+import type { DialectName } from './dialect.js';
+import type { Database } from './tables.js';
+
+export interface SqlStore {
+  db: Kysely<Database>;
+  dialect: DialectName;
+  close(): Promise<void>;
+}
+
+export interface CreateDbOptions {
+  /** PostgreSQL URL; when absent, SQLite at sqliteFile. */
+  url?: string;
+  sqliteFile?: string;
+  /** Kysely's query log. Parameters can hold secrets: log them only when debugging. */
+  log?: LogConfig;
+  /** PostgreSQL pool size (default 10). */
+  poolSize?: number;
+  /** Errors of idle pooled connections (the pool replaces them); for the log. */
+  onPoolError?: (err: Error) => void;
+}
+
+/** snake_case columns <-> camelCase rows; keys inside JSON values are left as written. */
+const camelCase = () => new CamelCasePlugin({ maintainNestedObjectKeys: true });
+
+/** Opens the database of the deployment mode and checks it answers. */
+export async function createDb(opts: CreateDbOptions): Promise<SqlStore> {
+  if (opts.url) return openPostgres(opts.url, opts);
+  if (opts.sqliteFile) return openSqlite(opts.sqliteFile, opts);
+  throw new Error('createDb needs a PostgreSQL url or a SQLite file');
+}
+
+function openSqlite(file: string, opts: CreateDbOptions): SqlStore {
+  const inMemory = file === ':memory:';
+  const isNew = !inMemory && !existsSync(file);
+  if (!inMemory) mkdirSync(dirname(file), { recursive: true, mode: 0o700 });
+  const database = new SqliteDatabase(file);
+  // The file holds password hashes and sessions; SQLite gives -wal/-shm the same mode.
+  if (isNew) chmodSync(file, 0o600);
+  database.pragma('journal_mode = WAL');
+  database.pragma('foreign_keys = ON');
+  // Wait for a concurrent writer (e.g. a CLI command) instead of failing with SQLITE_BUSY.
+  database.pragma('busy_timeout = 5000');
+  // With WAL, NORMAL is durable against application crashes and much faster than FULL.
+  database.pragma('synchronous = NORMAL');
+  const db = new Kysely<Database>({
+    dialect: new SqliteDialect({ database }),
+    plugins: [camelCase()],
+    ...(opts.log ? { log: opts.log } : {}),
+  });
+  return { db, dialect: 'sqlite', close: () => db.destroy() };
+}
+
+/** int8 as a JS number: our timestamps are milliseconds, far below 2^53. Refuse anything that is not exact. */
+function parseInt8(value: string): number {
+  const n = Number(value);
+  if (!Number.isSafeInteger(n)) throw new RangeError('int8 value exceeds the safe integer range');
+  return n;
+}
+
+const INT8_OID = 20;
+
+/** host:port/db for messages; never the URL, which may hold a password. */
+function describe(url: URL): string {
+  return `${url.hostname}:${url.port || '5432'}${url.pathname}`;
+}
+
+async function openPostgres(url: string, opts: CreateDbOptions): Promise<SqlStore> {
+  let parsed: URL;
+  try {
+    parsed = new URL(url);
+  } catch {
+    // No cause: URL errors carry the input, password included.
+    throw new Error('database url is not a valid URL');
+  }
+  if (parsed.protocol !== 'postgres:' && parsed.protocol !== 'postgresql:') throw new Error('database url must start with postgres:// or postgresql://');
+  const password = decodeURIComponent(parsed.password);
+  const pool = new pg.Pool({
+    connectionString: url,
+    max: opts.poolSize ?? 10,
+    connectionTimeoutMillis: 10_000,
+    // Per pool rather than pg.types.setTypeParser, which would change every pg user in the process.
+    types: {
+      getTypeParser: ((oid: number, format?: 'text' | 'binary') =>
+        oid === INT8_OID && format !== 'binary' ? parseInt8 : pg.types.getTypeParser(oid, format)) as typeof pg.types.getTypeParser,
+    },
+  });
+  // Without a listener an idle connection dropped by the server would crash the process.
+  pool.on('error', (err) => opts.onPoolError?.(err));
+  const db = new Kysely<Database>({
+    dialect: new PostgresDialect({ pool }),
+    plugins: [camelCase()],
+    ...(opts.log ? { log: opts.log } : {}),
+  });
+  try {
+    await sql`select 1`.execute(db);
+  } catch (err) {
+    await db.destroy();
+    const reason = (err as Error).message;
+    throw new Error(`cannot connect to PostgreSQL at ${describe(parsed)}: ${password ? reason.split(password).join('***') : reason}`, { cause: err });
+  }
+  return { db, dialect: 'postgres', close: () => db.destroy() };
+}

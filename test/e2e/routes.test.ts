@@ -1,0 +1,161 @@
+import Fastify from 'fastify';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { installRoutePolicy } from '../../src/server/policy.js';
+import type { HttpsClient, Reply } from '../harness/client.js';
+import { adminClient, startTestServer, type TestServer } from '../harness/server.js';
+
+const UNKNOWN_ID = '01890000-0000-7000-8000-000000000000';
+const USER_PASSWORD = 'Route-Test-Password-1';
+
+/** Keys that must never appear in any response body (passwordChangeRequired is a flag, not a secret). */
+const FORBIDDEN_KEY = /(password|passwordhash|hash|secret|pepper|salt|tokenhash|privatekey|sealingkeymaterial|apikeyhash)$/i;
+
+function forbiddenKeys(value: unknown, path = '$'): string[] {
+  if (Array.isArray(value)) return value.flatMap((v, i) => forbiddenKeys(v, `${path}[${i}]`));
+  if (value === null || typeof value !== 'object') return [];
+  return Object.entries(value).flatMap(([k, v]) => [...(FORBIDDEN_KEY.test(k) ? [`${path}.${k}`] : []), ...forbiddenKeys(v, `${path}.${k}`)]);
+}
+
+describe('every route declares its policy and its response schema', () => {
+  it('stops the boot when a route declares no policy', async () => {
+    const app = Fastify();
+    installRoutePolicy(app, { sessions: {} as never, csrfKey: new Uint8Array(32) });
+    expect(() => app.get('/undeclared', async () => 'x')).toThrow(/declares no policy/);
+  });
+
+  describe('on a running server', () => {
+    let t: TestServer;
+    let admin: HttpsClient;
+    let adminBearer: string;
+    let viewerBearer: string;
+    let userId: string;
+
+    beforeAll(async () => {
+      t = await startTestServer();
+      admin = await adminClient(t);
+      adminBearer = (await t.client().post('/api/auth/token', { username: 'admin', password: 'Correct-Horse-Battery-9' })).json.accessToken;
+      const viewer = await admin.send('POST', '/api/admin/users', { username: 'route-viewer', password: USER_PASSWORD, role: 'viewer' });
+      userId = viewer.json.id;
+      const vc = t.client();
+      await vc.post('/api/auth/login', { username: 'route-viewer', password: USER_PASSWORD });
+      await vc.send('POST', '/api/me/password', { currentPassword: USER_PASSWORD, newPassword: 'Viewer-Changed-Pass-2' });
+      viewerBearer = (await t.client().post('/api/auth/token', { username: 'route-viewer', password: 'Viewer-Changed-Pass-2' })).json.accessToken;
+    });
+    afterAll(async () => {
+      await t?.close();
+    });
+
+    const catalog = () => t.server.app.routeCatalog;
+    const fill = (url: string, id = UNKNOWN_ID) => url.replace(/:[a-z]+/g, id);
+
+    it('has a policy and a response schema on every route', () => {
+      expect(catalog().length).toBeGreaterThan(15);
+      for (const route of catalog()) {
+        expect(route.policy, `${route.method} ${route.url}`).toBeDefined();
+        expect(route.hasResponseSchema, `${route.method} ${route.url} has no response schema`).toBe(true);
+      }
+    });
+
+    it('answers a viewer 403 forbidden on every admin route', async () => {
+      const adminRoutes = catalog().filter((r) => r.url.startsWith('/api/admin/') && r.method !== 'HEAD');
+      expect(adminRoutes.length).toBeGreaterThanOrEqual(8);
+      for (const route of adminRoutes) {
+        const res = await t.client().request(route.method, fill(route.url), { bearer: viewerBearer, cookies: false, body: route.method === 'GET' || route.method === 'DELETE' ? undefined : {} });
+        expect(res.status, `${route.method} ${route.url}`).toBe(403);
+        expect(res.json.error.code).toBe('forbidden');
+      }
+    });
+
+    it('answers 401 on every authenticated route without credentials', async () => {
+      for (const route of catalog().filter((r) => r.policy.auth !== 'none' && r.method !== 'HEAD')) {
+        const res = await t.client().request(route.method, fill(route.url), { cookies: false });
+        expect(res.status, `${route.method} ${route.url}`).toBe(401);
+      }
+    });
+
+    it('never returns a password, hash, secret, pepper or salt from any route', async () => {
+      const victim = (await admin.send('POST', '/api/admin/users', { username: 'scan-target', password: USER_PASSWORD, role: 'operator' })).json;
+      const tokens = (await t.client().post('/api/auth/token', { username: 'scan-target', password: USER_PASSWORD })).json;
+      const sid = (await admin.get(`/api/admin/users/${victim.id}/sessions`)).json.items[0]?.id ?? UNKNOWN_ID;
+      const bearer = { bearer: adminBearer, cookies: false };
+      const calls: Record<string, () => Promise<Reply>> = {
+        'GET /healthz': () => admin.get('/healthz'),
+        'GET /readyz': () => admin.get('/readyz'),
+        'POST /api/auth/login': () => t.client().post('/api/auth/login', { username: 'scan-target', password: USER_PASSWORD }),
+        'POST /api/auth/token': () => t.client().post('/api/auth/token', { username: 'scan-target', password: USER_PASSWORD }),
+        'POST /api/auth/refresh': () => t.client().post('/api/auth/refresh', { refreshToken: tokens.refreshToken }, { cookies: false }),
+        'GET /api/me': () => admin.get('/api/me'),
+        'GET /api/me/sessions': () => admin.get('/api/me/sessions'),
+        'POST /api/me/password': () => t.client().post('/api/me/password', { currentPassword: USER_PASSWORD, newPassword: 'Scan-Target-Changed-3' }, { bearer: tokens.accessToken, cookies: false }),
+        'GET /api/admin/users': () => admin.get('/api/admin/users'),
+        'POST /api/admin/users': () => admin.send('POST', '/api/admin/users', { username: 'scan-created', password: USER_PASSWORD, role: 'viewer' }),
+        'GET /api/admin/users/:id': () => admin.get(`/api/admin/users/${victim.id}`),
+        'PATCH /api/admin/users/:id': () => admin.send('PATCH', `/api/admin/users/${victim.id}`, { role: 'viewer' }),
+        'POST /api/admin/users/:id/password': () => admin.send('POST', `/api/admin/users/${victim.id}/password`, { password: 'Reset-By-Admin-Pass-4' }),
+        'GET /api/admin/users/:id/sessions': () => admin.get(`/api/admin/users/${victim.id}/sessions`),
+        'DELETE /api/admin/users/:id/sessions/:sid': () => admin.send('DELETE', `/api/admin/users/${victim.id}/sessions/${sid}`),
+        'DELETE /api/me/sessions/:id': () => t.client().request('DELETE', `/api/me/sessions/${UNKNOWN_ID}`, bearer),
+        'DELETE /api/admin/users/:id': () => admin.send('DELETE', `/api/admin/users/${victim.id}`),
+        'POST /api/auth/logout': () => t.client().post('/api/auth/logout', undefined, bearer),
+      };
+      // The OpenAPI document describes field names; it carries no values.
+      const routes = catalog().filter((r) => r.method !== 'HEAD' && r.url !== '/api/openapi.json');
+      for (const route of routes) expect(calls, `add a call for ${route.method} ${route.url}`).toHaveProperty([`${route.method} ${route.url}`]);
+      for (const [name, call] of Object.entries(calls)) {
+        const res = await call();
+        expect(res.status, `${name}: ${res.text}`).toBeLessThan(500);
+        expect(forbiddenKeys(res.json), name).toEqual([]);
+      }
+    });
+
+    it('answers malformed, mistyped, unknown, oversized and odd input with a clear 4xx and changes nothing', async () => {
+      // Earlier tests log sessions out; this one brings its own.
+      const adminBearer = (await t.client().post('/api/auth/token', { username: 'admin', password: 'Correct-Horse-Battery-9' })).json.accessToken;
+      const bodyRoutes = catalog().filter((r) => ['POST', 'PATCH', 'PUT'].includes(r.method) && r.url !== '/api/auth/logout');
+      const snapshot = async () => (await admin.get('/api/admin/users?limit=500')).json.items;
+      const before = await snapshot();
+      const sessionsBefore = (await admin.get('/api/me/sessions')).json.items.length;
+      const odd = ['\u0000', '\ud800', '\u202e<script>alert(1)</script>', '%_\'"\\', '🚀'.repeat(5000), 'é'.repeat(2000)];
+      for (const route of bodyRoutes) {
+        const url = fill(route.url, userId);
+        const send = (opts: Parameters<HttpsClient['request']>[2]) => t.client().request(route.method, url, { bearer: adminBearer, cookies: false, ...opts });
+        const cases: Array<[string, () => Promise<Reply>, number[]]> = [
+          ['malformed JSON', () => send({ raw: '{"username": ', headers: { 'content-type': 'application/json' } }), [400]],
+          ['array body', () => send({ body: [1, 2] }), [400]],
+          ['wrong types', () => send({ body: { username: 1, password: true, role: [], currentPassword: 5, newPassword: {}, refreshToken: 7, status: 3 } }), [400]],
+          ['unknown field', () => send({ body: { unexpected: 'x' } }), [400]],
+          ['not JSON', () => send({ raw: 'username=admin', headers: { 'content-type': 'application/x-www-form-urlencoded' } }), [415]],
+          ['oversized', () => send({ raw: JSON.stringify({ username: 'x'.repeat(1_100_000) }), headers: { 'content-type': 'application/json' } }), [413]],
+          ['__proto__', () => send({ raw: '{"__proto__": {"role": "admin"}}', headers: { 'content-type': 'application/json' } }), [400]],
+        ];
+        for (const value of odd) {
+          cases.push([`odd unicode ${JSON.stringify(value).slice(0, 12)}`, () => send({ body: { username: value, password: value, role: 'viewer', currentPassword: value, newPassword: value, refreshToken: value } }), [400, 401, 403, 404, 409]]);
+        }
+        for (const [name, call, statuses] of cases) {
+          const res = await call();
+          expect(statuses, `${route.method} ${route.url} ${name}: ${res.status} ${res.text.slice(0, 200)}`).toContain(res.status);
+          expect(res.json?.error?.code, `${route.method} ${route.url} ${name}`).toMatch(/^[a-z_]+$/);
+          expect(res.json.error.message.length).toBeGreaterThan(5);
+          expect(res.text).not.toMatch(/at .*\.(ts|js):\d+/);
+        }
+      }
+      expect(await snapshot()).toEqual(before);
+      expect((await admin.get('/api/me/sessions')).json.items.length).toBe(sessionsBefore);
+    });
+
+    it('names the offending field in a schema error', async () => {
+      const res = await admin.send('POST', '/api/admin/users', { username: 'field-test', password: USER_PASSWORD, role: 'root' });
+      expect(res.status).toBe(400);
+      expect(res.json.error.code).toBe('invalid_body');
+      expect(res.json.error.message).toMatch(/role/);
+      const extra = await admin.send('POST', '/api/admin/users', { username: 'field-test', password: USER_PASSWORD, role: 'viewer', isAdmin: true });
+      expect(extra.json.error.message).toMatch(/unknown field "isAdmin"/);
+    });
+
+    it('answers unknown routes 404 not_found', async () => {
+      const res = await admin.get('/api/nope');
+      expect(res.status).toBe(404);
+      expect(res.json).toEqual({ error: { code: 'not_found', message: 'no such route' } });
+    });
+  });
+});

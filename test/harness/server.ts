@@ -1,0 +1,90 @@
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { inject } from 'vitest';
+import { loadConfig } from '../../src/config/load.js';
+import type { Config } from '../../src/config/schema.js';
+import type { Clock } from '../../src/lib/clock.js';
+import { createLogger } from '../../src/server/logger.js';
+import { startServer, type RunningServer } from '../../src/server/start.js';
+import { createPostgresDatabase } from './backends.js';
+import { HttpsClient } from './client.js';
+
+export type Mode = 'embedded' | 'cluster';
+
+export interface TestServer {
+  mode: Mode;
+  server: RunningServer;
+  config: Config;
+  /** The one-time password printed for `admin` at first start. */
+  adminPassword: string;
+  printed: string[];
+  client(): HttpsClient;
+  close(): Promise<void>;
+}
+
+/** Which modes can run here: embedded always; cluster when PostgreSQL and Redis are up. */
+export function modes(): Array<{ mode: Mode; available: boolean }> {
+  return [
+    { mode: 'embedded', available: true },
+    { mode: 'cluster', available: inject('databaseUrl') !== null && inject('redisUrl') !== null },
+  ];
+}
+
+const secret = () => randomBytes(32).toString('base64url');
+
+/**
+ * Starts a real server over HTTPS on 127.0.0.1 with a fresh data dir: SQLite and
+ * the in-process KV, or a fresh PostgreSQL database and the shared Redis with
+ * supplied secrets (cluster mode refuses to generate them).
+ */
+export async function startTestServer(opts: { mode?: Mode; env?: Record<string, string>; clock?: Clock } = {}): Promise<TestServer> {
+  const mode = opts.mode ?? 'embedded';
+  const dataDir = mkdtempSync(join(tmpdir(), 'flotilla-e2e-'));
+  const cleanups: Array<() => Promise<void> | void> = [() => rmSync(dataDir, { recursive: true, force: true })];
+  const env: Record<string, string> = { ...opts.env };
+  if (mode === 'cluster') {
+    const database = await createPostgresDatabase();
+    cleanups.push(database.drop);
+    env.DATABASE_URL = database.url;
+    env.REDIS_URL = inject('redisUrl') ?? '';
+    env.FLOTILLA_REDIS_PREFIX = `e2e:${randomBytes(6).toString('hex')}:`;
+    for (const name of ['JWT', 'E2EE', 'DB', 'AUDIT', 'COMMAND_SIGNING', 'CLUSTER']) env[`FLOTILLA_SECRETS_${name}`] = secret();
+    env.FLOTILLA_SECRETS_PEPPER = secret();
+  }
+  const config = await loadConfig({ env, overrides: { dataDir, server: { host: '127.0.0.1', port: 0 } } });
+  const printed: string[] = [];
+  const server = await startServer(config, { print: (line) => printed.push(line), log: createLogger('silent'), clock: opts.clock });
+  const adminPassword = printed.find((l) => l.startsWith('initial admin password: '))?.slice('initial admin password: '.length) ?? '';
+  const clients: HttpsClient[] = [];
+  return {
+    mode,
+    server,
+    config,
+    adminPassword,
+    printed,
+    client() {
+      const client = new HttpsClient(server.port, server.certificate.certPem);
+      clients.push(client);
+      return client;
+    },
+    async close() {
+      for (const c of clients) c.close();
+      await server.close();
+      for (const cleanup of cleanups.reverse()) await cleanup();
+    },
+  };
+}
+
+export const STRONG_PASSWORD = 'Correct-Horse-Battery-9';
+
+/** Logs in as admin, changes the one-time password, and returns the signed-in client. */
+export async function adminClient(t: TestServer, newPassword = STRONG_PASSWORD): Promise<HttpsClient> {
+  const client = t.client();
+  const login = await client.post('/api/auth/login', { username: 'admin', password: t.adminPassword });
+  if (login.status !== 200) throw new Error(`admin login failed: ${login.status} ${login.text}`);
+  const changed = await client.send('POST', '/api/me/password', { currentPassword: t.adminPassword, newPassword });
+  if (changed.status !== 200) throw new Error(`password change failed: ${changed.status} ${changed.text}`);
+  return client;
+}
