@@ -36,7 +36,7 @@ export async function passwordLogin(deps: LoginDeps, input: { username: string; 
   const wellFormed = input.username.length <= MAX_FIELD && input.password.length <= MAX_FIELD;
   const user: UserRow | undefined = wellFormed ? await usersRepo.byName(db, input.username) : undefined;
   // Unknown users are verified against a dummy hash so both paths cost the same.
-  const verified = await hasher.verify(user ? storedOf(user) : null, wellFormed ? input.password : '');
+  const verified = await hasher.verify(user ? storedOf(user) : null, wellFormed ? input.password : '', input.username.slice(0, 64).toLowerCase());
   const now = clock.nowMs();
   if (!user || !verified.ok || user.status !== 'active') {
     const reason = !user ? 'unknown_user' : !verified.ok ? 'bad_credentials' : `account_${user.status}`;

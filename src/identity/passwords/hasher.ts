@@ -89,13 +89,15 @@ export class PasswordHasher {
    * Checks a password; `stored` null means the user does not exist. Every path
    * does one argon2id verify of the same cost, so timing does not tell an unknown
    * user, a wrong password or a legacy hash apart. Never throws for bad input.
+   * Waiters with different `fairnessKey`s (the login uses the username) take
+   * turns, so a flood aimed at one account cannot starve everyone else's login.
    */
-  async verify(stored: StoredPassword | null, password: string): Promise<VerifyResult> {
+  async verify(stored: StoredPassword | null, password: string, fairnessKey = ''): Promise<VerifyResult> {
     const dummy = await this.#dummy;
     if (stored?.algo === 'argon2id') {
       const secret = stored.pepperVersion === null ? undefined : this.#peppers.get(stored.pepperVersion);
       if (secret && stored.hash.startsWith('$argon2id$')) {
-        const ok = await this.#argon2Verify(stored.hash, password, secret);
+        const ok = await this.#argon2Verify(stored.hash, password, secret, fairnessKey);
         return ok ? { ok, needsRehash: this.#isOutdated(stored) } : FAILED;
       }
     } else if (stored && isLegacyAlgo(stored.algo)) {
@@ -103,12 +105,12 @@ export class PasswordHasher {
       // unless it is itself slower (bcrypt can be).
       const [ok] = await Promise.all([
         verifyLegacy({ hash: stored.hash, algo: stored.algo, salt: stored.salt }, password),
-        this.#argon2Verify(dummy, password, this.#currentSecret()),
+        this.#argon2Verify(dummy, password, this.#currentSecret(), fairnessKey),
       ]);
       return ok ? { ok: true, needsRehash: true } : FAILED;
     }
     // Unknown user, unknown pepper version, unknown algorithm: same work, same answer.
-    await this.#argon2Verify(dummy, password, this.#currentSecret());
+    await this.#argon2Verify(dummy, password, this.#currentSecret(), fairnessKey);
     return FAILED;
   }
 
@@ -156,14 +158,14 @@ export class PasswordHasher {
     });
   }
 
-  #argon2Verify(phc: string, password: string, secret: Uint8Array): Promise<boolean> {
+  #argon2Verify(phc: string, password: string, secret: Uint8Array, fairnessKey: string): Promise<boolean> {
     return this.#gate.run(async () => {
       try {
         return await argon2Verify(phc, password, { secret });
       } catch {
         return false; // a malformed stored hash fails like a wrong password
       }
-    });
+    }, fairnessKey);
   }
 }
 

@@ -22,7 +22,20 @@ export interface AccessTokenIssuer {
   verify(token: string): Promise<AccessClaims>;
 }
 
-export function accessTokens(key: Uint8Array, ttlSeconds: number, clock: Clock): AccessTokenIssuer {
+/** Verified tokens remembered, so the hot path skips the HMAC; bounded, oldest evicted first. */
+const VERIFIED_CACHE_SIZE = 10_000;
+
+export function accessTokens(rawKey: Uint8Array, ttlSeconds: number, clock: Clock): AccessTokenIssuer {
+  // Imported once: re-importing the raw key on every request costs more than the HMAC itself.
+  const keyPromise = crypto.subtle.importKey('raw', rawKey, { name: 'HMAC', hash: 'SHA-256' }, false, ['sign', 'verify']);
+  // Keyed by the whole token string, signature included, so only a byte-identical
+  // token that already verified can hit; expiry is still checked on every use and
+  // revocation is the caller's per-request check.
+  const verified = new Map<string, AccessClaims>();
+  const remember = (token: string, claims: AccessClaims) => {
+    if (verified.size >= VERIFIED_CACHE_SIZE) verified.delete(verified.keys().next().value as string);
+    verified.set(token, claims);
+  };
   return {
     async sign(claims) {
       const jti = newId();
@@ -34,15 +47,21 @@ export function accessTokens(key: Uint8Array, ttlSeconds: number, clock: Clock):
         .setJti(jti)
         .setIssuedAt(iat)
         .setExpirationTime(exp)
-        .sign(key);
+        .sign(await keyPromise);
       return { token, jti, expiresAt: exp * 1000 };
     },
 
     async verify(token) {
+      const cached = verified.get(token);
+      if (cached) {
+        if (cached.exp * 1000 > clock.nowMs()) return cached;
+        verified.delete(token);
+        throw identityError('unauthorized');
+      }
       let payload;
       try {
         // Pin the algorithm: a token signed any other way (or "none") is refused.
-        ({ payload } = await jwtVerify(token, key, { algorithms: ['HS256'], currentDate: new Date(clock.nowMs()), typ: 'JWT' }));
+        ({ payload } = await jwtVerify(token, await keyPromise, { algorithms: ['HS256'], currentDate: new Date(clock.nowMs()), typ: 'JWT' }));
       } catch (err) {
         throw identityError('unauthorized', { cause: err });
       }
@@ -59,7 +78,9 @@ export function accessTokens(key: Uint8Array, ttlSeconds: number, clock: Clock):
       ) {
         throw identityError('unauthorized');
       }
-      return { sub, sid, jti, role, amr: amr.map(String), iat, exp, pcr: pcr === true };
+      const claims: AccessClaims = { sub, sid, jti, role, amr: amr.map(String), iat, exp, pcr: pcr === true };
+      remember(token, claims);
+      return claims;
     },
   };
 }

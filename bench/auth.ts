@@ -1,0 +1,60 @@
+/**
+ * bench:auth — the cost of authentication on the hot path, and memory under a login flood.
+ *   1. authenticated GET /api/me req/s against unauthenticated GET /healthz req/s (target ratio >= 0.7)
+ *   2. peak RSS of the server while 500 logins arrive at once (target < 600 MiB), with the
+ *      p99 login latency of a second user during that flood.
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { caller, currentRssMiB, peakRssMiB, percentile, printFigure, startBenchServer, throughput } from './lib.js';
+
+const PASSWORD = 'Bench-Owner-Password-1';
+const SECOND = 'Bench-Second-Password-2';
+const DURATION_MS = Number(process.env.BENCH_DURATION_MS ?? 5000);
+const CONCURRENCY = 32;
+
+const dataDir = mkdtempSync(join(tmpdir(), 'flotilla-bench-'));
+const server = await startBenchServer(dataDir);
+try {
+  const client = caller(server.port, server.ca, CONCURRENCY);
+  const first = await client.call('POST', '/api/auth/token', { body: { username: 'admin', password: server.adminPassword } });
+  await client.call('POST', '/api/me/password', { bearer: first.json.accessToken, body: { currentPassword: server.adminPassword, newPassword: PASSWORD } });
+  const token = (await client.call('POST', '/api/auth/token', { body: { username: 'admin', password: PASSWORD } })).json.accessToken as string;
+  const created = await client.call('POST', '/api/admin/users', { bearer: token, body: { username: 'bystander', password: SECOND, role: 'viewer' } });
+  if (created.status !== 201) throw new Error(`could not create the second user: ${created.status}`);
+
+  // Warm both paths, then measure each alone.
+  await throughput(() => client.call('GET', '/healthz'), CONCURRENCY, 1000);
+  await throughput(() => client.call('GET', '/api/me', { bearer: token }), CONCURRENCY, 1000);
+  const healthz = await throughput(() => client.call('GET', '/healthz'), CONCURRENCY, DURATION_MS);
+  const me = await throughput(() => client.call('GET', '/api/me', { bearer: token }), CONCURRENCY, DURATION_MS);
+
+  // 500 logins at once on fresh connections, while a second user logs in over and over.
+  const idleRss = currentRssMiB(server.child.pid ?? 0);
+  const flooder = caller(server.port, server.ca, 500);
+  const second = caller(server.port, server.ca, 1);
+  let flooding = true;
+  const flood = Promise.all(
+    Array.from({ length: 500 }, (_, i) => flooder.call('POST', '/api/auth/login', { body: { username: 'admin', password: i % 2 === 0 ? PASSWORD : 'Wrong-Password-00!' } })),
+  ).finally(() => {
+    flooding = false;
+  });
+  const latencies: number[] = [];
+  while (flooding) {
+    const started = performance.now();
+    const res = await second.call('POST', '/api/auth/token', { body: { username: 'bystander', password: SECOND } });
+    if (res.status !== 200) throw new Error(`second user login failed: ${res.status}`);
+    latencies.push(performance.now() - started);
+  }
+  await flood;
+  const peak = peakRssMiB(server.child.pid ?? 0);
+  for (const c of [client, flooder, second]) c.agent.destroy();
+
+  printFigure({ bench: 'auth-login-p99-during-flood', value: Math.round(percentile(latencies, 99)), baseline: Math.round(percentile(latencies, 50)), ratio: +(percentile(latencies, 99) / percentile(latencies, 50)).toFixed(2), target: 0, unit: 'ms (p99 vs p50 of the second user, informational)' });
+  printFigure({ bench: 'auth-login-flood-peak-rss', value: Math.round(peak), baseline: Math.round(idleRss), ratio: +(peak / 600).toFixed(2), target: 1, unit: 'MiB (ratio = peak / 600 MiB budget; target < 1)' });
+  printFigure({ bench: 'auth-me-vs-healthz', value: Math.round(me), baseline: Math.round(healthz), ratio: +(me / healthz).toFixed(3), target: 0.7, unit: 'req/s' });
+} finally {
+  await server.stop();
+  rmSync(dataDir, { recursive: true, force: true });
+}
