@@ -1,0 +1,119 @@
+/**
+ * Signed remote commands (DESIGN.md §4 "Commands", §13): Ed25519 over the
+ * RFC 8785 canonical JSON of the six payload fields. Pure functions over
+ * node:crypto, shared by the server (signs) and the agent (verifies).
+ */
+import { createPrivateKey, createPublicKey, sign as ed25519Sign, verify as ed25519Verify, type KeyObject } from 'node:crypto';
+import canonicalizeModule from 'canonicalize';
+import { fromBase64url, toBase64url } from './base64url.js';
+
+// canonicalize is CommonJS with an ESM-style .d.ts: under NodeNext its types
+// describe a namespace, while at runtime the default import is the function.
+const canonicalize = canonicalizeModule as unknown as (input: unknown) => string | undefined;
+
+export interface CommandPayload {
+  id: string;
+  agentId: string;
+  action: string;
+  params: Record<string, unknown>;
+  issuedAt: number;
+  expiresAt: number;
+}
+
+export interface SignedCommand extends CommandPayload {
+  /** base64url Ed25519 signature over canonicalCommand(payload). */
+  sig: string;
+}
+
+export interface CommandSigner {
+  /** Raw 32-byte Ed25519 public key, base64url. */
+  publicKeyRaw: string;
+  sign(cmd: CommandPayload): SignedCommand;
+}
+
+const SEED_BYTES = 32;
+const PUBLIC_KEY_BYTES = 32;
+const SIGNATURE_BYTES = 64;
+/** PKCS#8 DER header of an Ed25519 private key (RFC 8410); the 32-byte seed follows. */
+const PKCS8_ED25519_PREFIX = Buffer.from('302e020100300506032b657004220420', 'hex');
+const PAYLOAD_KEYS = ['action', 'agentId', 'expiresAt', 'id', 'issuedAt', 'params'];
+const SIGNED_KEYS = [...PAYLOAD_KEYS, 'sig'];
+
+export function commandSignerFromSeed(seed: Uint8Array): CommandSigner {
+  if (seed.byteLength !== SEED_BYTES) throw new RangeError(`an Ed25519 seed is ${SEED_BYTES} bytes`);
+  const privateKey = createPrivateKey({ key: Buffer.concat([PKCS8_ED25519_PREFIX, seed]), format: 'der', type: 'pkcs8' });
+  const publicKeyRaw = createPublicKey(privateKey).export({ format: 'jwk' }).x;
+  if (typeof publicKeyRaw !== 'string') throw new Error('Ed25519 public key export failed');
+  return {
+    publicKeyRaw,
+    sign(cmd: CommandPayload): SignedCommand {
+      // Signing what the agent would refuse is a bug in the caller; say so now.
+      if (!isCommandPayload(cmd, PAYLOAD_KEYS)) throw new TypeError('not a valid command payload');
+      const payload = pickPayload(cmd);
+      const sig = toBase64url(ed25519Sign(null, Buffer.from(canonicalCommand(payload), 'utf8'), privateKey));
+      return { ...payload, sig };
+    },
+  };
+}
+
+/** True only for a well-formed command (exactly the seven keys) signed by `publicKeyRaw`. Never throws. */
+export function verifyCommand(publicKeyRaw: string, cmd: SignedCommand): boolean {
+  try {
+    if (!isCommandPayload(cmd, SIGNED_KEYS)) return false;
+    const sig = fromBase64url(cmd.sig);
+    if (sig?.byteLength !== SIGNATURE_BYTES) return false;
+    const publicKey = publicKeyFromRaw(publicKeyRaw);
+    if (!publicKey) return false;
+    return ed25519Verify(null, Buffer.from(canonicalCommand(pickPayload(cmd)), 'utf8'), publicKey, sig);
+  } catch {
+    return false;
+  }
+}
+
+/** RFC 8785 canonical JSON of the six signed fields: the exact bytes (UTF-8) that are signed. */
+export function canonicalCommand(cmd: CommandPayload): string {
+  const text = canonicalize(pickPayload(cmd));
+  if (text === undefined) throw new TypeError('command payload is not serializable');
+  return text;
+}
+
+function pickPayload(cmd: CommandPayload): CommandPayload {
+  return { id: cmd.id, agentId: cmd.agentId, action: cmd.action, params: cmd.params, issuedAt: cmd.issuedAt, expiresAt: cmd.expiresAt };
+}
+
+function publicKeyFromRaw(publicKeyRaw: string): KeyObject | null {
+  const raw = fromBase64url(publicKeyRaw);
+  if (raw?.byteLength !== PUBLIC_KEY_BYTES) return null;
+  return createPublicKey({ key: { kty: 'OKP', crv: 'Ed25519', x: publicKeyRaw }, format: 'jwk' });
+}
+
+// Exactly the listed keys: an unsigned extra field must never reach code that acts on the command.
+function isCommandPayload(value: unknown, keys: readonly string[]): value is CommandPayload {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) return false;
+  const own = Object.keys(value);
+  if (own.length !== keys.length || !own.every((key) => keys.includes(key))) return false;
+  const cmd = value as Record<string, unknown>;
+  return (
+    isNonEmptyString(cmd.id) &&
+    isNonEmptyString(cmd.agentId) &&
+    isNonEmptyString(cmd.action) &&
+    isPlainObject(cmd.params) &&
+    isTimestamp(cmd.issuedAt) &&
+    isTimestamp(cmd.expiresAt) &&
+    (!keys.includes('sig') || typeof cmd.sig === 'string')
+  );
+}
+
+function isNonEmptyString(value: unknown): value is string {
+  return typeof value === 'string' && value.length > 0;
+}
+
+function isPlainObject(value: unknown): value is Record<string, unknown> {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) return false;
+  const proto: unknown = Object.getPrototypeOf(value);
+  return proto === Object.prototype || proto === null;
+}
+
+function isTimestamp(value: unknown): value is number {
+  return Number.isSafeInteger(value) && (value as number) >= 0;
+}
