@@ -29,4 +29,17 @@ export default tseslint.config(
   { files: ['src/server/**'], rules: forbid('cli', 'web', 'agent') },
   { files: ['src/agent/**'], rules: forbid('server', 'store', 'web', 'identity', 'cli') },
   { files: ['src/web/**'], rules: forbid('server', 'store', 'identity', 'fleet', 'security', 'perimeter', 'cli', 'cluster', 'agent', 'config') },
+  {
+    // The dashboard runs in the browser: its globals, not Node's.
+    files: ['src/web/**'],
+    languageOptions: {
+      globals: {
+        window: 'readonly', document: 'readonly', navigator: 'readonly', location: 'readonly', history: 'readonly', fetch: 'readonly',
+        EventSource: 'readonly', MessageEvent: 'readonly', DOMException: 'readonly', AbortController: 'readonly', URLSearchParams: 'readonly',
+        ResizeObserver: 'readonly', requestAnimationFrame: 'readonly', cancelAnimationFrame: 'readonly', getComputedStyle: 'readonly',
+        HTMLElement: 'readonly', HTMLInputElement: 'readonly', HTMLButtonElement: 'readonly', HTMLDivElement: 'readonly', HTMLHeadingElement: 'readonly',
+        process: 'off', Buffer: 'off',
+      },
+    },
+  },
 );

@@ -4,6 +4,9 @@ import { DomainError } from '../lib/errors.js';
 import { runMigrations } from '../server/services.js';
 import { startServer } from '../server/start.js';
 import { CliError, configFrom, type GlobalOptions } from './context.js';
+import { registerAgentCommands } from './agent.js';
+import { registerAuditCommands } from './audit.js';
+import { registerEnrollCommands } from './enroll.js';
 import { registerUserCommands } from './user.js';
 
 export function buildProgram(out: (line: string) => void = (line) => process.stdout.write(`${line}\n`)): Command {
@@ -37,6 +40,9 @@ export function buildProgram(out: (line: string) => void = (line) => process.std
     });
 
   registerUserCommands(program, out);
+  registerAgentCommands(program, out);
+  registerEnrollCommands(program, out);
+  registerAuditCommands(program, out);
   return program;
 }
 

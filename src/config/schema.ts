@@ -21,6 +21,101 @@ export const PasswordPolicySchema = Type.Object(
   { additionalProperties: false, default: {} },
 );
 
+/** A sliding-window limit: at most `limit` hits in any `windowSeconds`. */
+const rateRule = (limit: number, windowSeconds: number) =>
+  Type.Object(
+    {
+      limit: Type.Integer({ minimum: 1, maximum: 1_000_000, default: limit }),
+      windowSeconds: Type.Integer({ minimum: 1, maximum: 86_400, default: windowSeconds }),
+    },
+    { additionalProperties: false, default: {} },
+  );
+
+/** Perimeter controls (DESIGN.md §8); the defaults are the secure setting. */
+export const PerimeterSchema = Type.Object(
+  {
+    /** Adds `preload` to HSTS: only for a domain that is (to be) on the browsers' preload list. */
+    hstsPreload: Type.Boolean({ default: false }),
+    cors: Type.Object(
+      {
+        /** Exact origins (`https://app.example.com`) allowed to call the API with credentials; empty = CORS off. */
+        allowedOrigins: Type.Array(Type.String({ minLength: 1, maxLength: 256 }), { default: [] }),
+        allowedMethods: Type.Array(Type.Union([Type.Literal('GET'), Type.Literal('HEAD'), Type.Literal('POST'), Type.Literal('PUT'), Type.Literal('PATCH'), Type.Literal('DELETE')]), {
+          default: ['GET', 'POST', 'PUT', 'PATCH', 'DELETE'],
+        }),
+        allowedHeaders: Type.Array(Type.String({ pattern: '^[A-Za-z0-9-]{1,64}$' }), { default: ['content-type', 'x-csrf-token', 'authorization'] }),
+        maxAgeSeconds: Type.Integer({ minimum: 0, maximum: 86_400, default: 600 }),
+      },
+      { additionalProperties: false, default: {} },
+    ),
+    /** Reverse proxies (IPs or CIDRs) whose client-IP header is believed; empty = the TCP peer is the client. */
+    trustedProxies: Type.Array(Type.String({ minLength: 1, maxLength: 64 }), { default: [] }),
+    /** Which header trusted proxies put the client in; the others are ignored. */
+    clientIpHeader: Type.Union([Type.Literal('x-forwarded-for'), Type.Literal('forwarded'), Type.Literal('x-real-ip')], { default: 'x-forwarded-for' }),
+    rateLimit: Type.Object(
+      {
+        /** Every request per client IP (IPv6: per /64). */
+        ip: rateRule(100, 60),
+        /** Every request per signed-in user. */
+        user: rateRule(1000, 3600),
+        /** Agent routes, per agent (not per IP: many agents share a NAT). */
+        agent: rateRule(300, 60),
+        /** Failed login attempts per client IP (successes give their slot back). */
+        login: rateRule(5, 300),
+        /** Named limits a route can declare in `config.policy.rateLimit`, per client IP. */
+        endpoints: Type.Record(Type.String({ pattern: '^[a-z][a-z0-9_-]{0,31}$' }), rateRule(100, 60), { additionalProperties: false, default: {} }),
+      },
+      { additionalProperties: false, default: {} },
+    ),
+    /** When set, only these IPs / CIDRs (IPv4 or IPv6) reach `/api/admin/*` and `/admin*`. */
+    adminIpAllowlist: Type.Array(Type.String({ minLength: 1, maxLength: 64 }), { default: [] }),
+    geoBlocking: Type.Object(
+      {
+        /** ISO 3166-1 alpha-2 codes whose clients are refused; empty = off. */
+        countries: Type.Array(Type.String({ pattern: '^[A-Z]{2}$' }), { default: [] }),
+        /** An MMDB country database (MaxMind GeoLite2-Country or ip-location-db); default the bundled CC0 one. */
+        databasePath: Type.Optional(Type.String({ minLength: 1 })),
+      },
+      { additionalProperties: false, default: {} },
+    ),
+    scanner: Type.Object(
+      {
+        /** More 404s than this in the window blocks the client IP. */
+        notFoundLimit: Type.Integer({ minimum: 1, maximum: 1_000_000, default: 30 }),
+        /** More 401s than this in the window blocks the client IP. */
+        authFailureLimit: Type.Integer({ minimum: 1, maximum: 1_000_000, default: 20 }),
+        windowSeconds: Type.Integer({ minimum: 1, maximum: 86_400, default: 600 }),
+        blockSeconds: Type.Integer({ minimum: 1, maximum: 604_800, default: 3600 }),
+      },
+      { additionalProperties: false, default: {} },
+    ),
+    egress: Type.Object(
+      {
+        /** Private or local networks outbound calls may still reach (e.g. an internal webhook receiver). */
+        allowedNetworks: Type.Array(Type.String({ minLength: 1, maxLength: 64 }), { default: [] }),
+      },
+      { additionalProperties: false, default: {} },
+    ),
+    /** A second HTTPS listener requiring client certificates; when set, admin routes are served only there. */
+    adminListener: Type.Optional(
+      Type.Object(
+        {
+          port: Type.Integer({ minimum: 0, maximum: 65535 }),
+          /** Defaults to server.host. */
+          host: Type.Optional(Type.String({ minLength: 1 })),
+          /** PEM bundle of the CA(s) client certificates must chain to. */
+          caFile: Type.String({ minLength: 1 }),
+          /** Defaults to the main listener's certificate. */
+          certFile: Type.Optional(Type.String({ minLength: 1 })),
+          keyFile: Type.Optional(Type.String({ minLength: 1 })),
+        },
+        { additionalProperties: false },
+      ),
+    ),
+  },
+  { additionalProperties: false, default: {} },
+);
+
 export const ConfigSchema = Type.Object(
   {
     dataDir: Type.String({ minLength: 1, default: './data' }),
@@ -82,9 +177,106 @@ export const ConfigSchema = Type.Object(
         passwordPolicy: PasswordPolicySchema,
         /** Decoy usernames; nobody may create a real user with one of them. */
         honeyAccounts: Type.Array(Type.String({ pattern: '^[a-zA-Z0-9_.-]{3,64}$' }), { default: ['admin_backup', 'system_test'] }),
+        /** Issuer shown by authenticator apps for TOTP, and the WebAuthn relying-party name. */
+        organizationName: Type.String({ minLength: 1, maxLength: 64, default: 'Flotilla' }),
+        /** Admins without a second factor may only enroll one until they have. */
+        requireMfaForAdmins: Type.Boolean({ default: true }),
+        /** Failed logins (password or second factor) that lock an account. */
+        maxLoginAttempts: Type.Integer({ minimum: 1, maximum: 100, default: 5 }),
+        /** Seconds an account stays locked; also the window the failures are counted in. */
+        lockoutDuration: Type.Integer({ minimum: 1, maximum: 86400, default: 900 }),
+        /** More failures than this within an hour suspend the account until an admin reactivates it. */
+        suspendAfterFailures: Type.Integer({ minimum: 1, maximum: 1000, default: 10 }),
+        /** Skip the second factor at a location (IP, /24 or /64) where the user completed MFA before; admins under requireMfaForAdmins never skip. */
+        skipMfaAtKnownLocations: Type.Boolean({ default: false }),
+        webauthn: Type.Object(
+          {
+            /** Relying-party id: the registrable domain passkeys are bound to. */
+            rpId: Type.String({ minLength: 1, maxLength: 253, default: 'localhost' }),
+            /** Accepted origins; default the origin of server.publicUrl, else https://localhost:<listening port>. */
+            origins: Type.Array(Type.String({ minLength: 1, maxLength: 512 }), { default: [] }),
+          },
+          { additionalProperties: false, default: {} },
+        ),
       },
       { additionalProperties: false, default: {} },
     ),
+    fleet: Type.Object(
+      {
+        /** How often agents report, in seconds; sent to each agent at enrollment and in every answer. */
+        reportIntervalSeconds: Type.Integer({ minimum: 1, maximum: 3600, default: 10 }),
+        /** Refuse plaintext (unsealed) reports (DESIGN.md §4). */
+        requireSealing: Type.Boolean({ default: true }),
+        retention: Type.Object(
+          {
+            rawHours: Type.Integer({ minimum: 1, maximum: 8760, default: 48 }),
+            minuteDays: Type.Integer({ minimum: 1, maximum: 3650, default: 30 }),
+            hourDays: Type.Integer({ minimum: 1, maximum: 36500, default: 400 }),
+          },
+          { additionalProperties: false, default: {} },
+        ),
+        /** How long a rotated sealing key version stays accepted, in seconds. */
+        keyGraceSeconds: Type.Integer({ minimum: 0, maximum: 2592000, default: 86400 }),
+        /** Allowed difference between an envelope's ts and the server clock, in seconds. */
+        clockSkewSeconds: Type.Integer({ minimum: 1, maximum: 3600, default: 300 }),
+      },
+      { additionalProperties: false, default: {} },
+    ),
+    audit: Type.Object(
+      {
+        /** Entries older than this are removed, leaving a signed anchor at the cut. */
+        retentionDays: Type.Integer({ minimum: 1, maximum: 36500, default: 90 }),
+        /** Signed checkpoints of the chain head, outside the database; default <dataDir>/audit-checkpoints.jsonl. */
+        checkpointFile: Type.Optional(Type.String({ minLength: 1 })),
+        checkpointIntervalSeconds: Type.Integer({ minimum: 10, maximum: 86400, default: 600 }),
+      },
+      { additionalProperties: false, default: {} },
+    ),
+    securityLog: Type.Object(
+      {
+        /** One key=value line per security event, for fail2ban and SIEMs. */
+        enabled: Type.Boolean({ default: true }),
+        /** Default <dataDir>/logs/security.log. */
+        path: Type.Optional(Type.String({ minLength: 1 })),
+        /** Also write each line to standard output (containers). */
+        stdout: Type.Boolean({ default: false }),
+      },
+      { additionalProperties: false, default: {} },
+    ),
+    metrics: Type.Object(
+      {
+        /** Bearer token for GET /metrics; without it /metrics answers 401. */
+        token: Type.Optional(secret(Type.String({ minLength: 16 }))),
+      },
+      { additionalProperties: false, default: {} },
+    ),
+    detection: Type.Object(
+      {
+        /** More failed logins than this from one IP within the window block the IP. */
+        ipFailureLimit: Type.Integer({ minimum: 1, maximum: 100000, default: 20 }),
+        ipFailureWindowSeconds: Type.Integer({ minimum: 1, maximum: 86400, default: 3600 }),
+        blockTtlSeconds: Type.Integer({ minimum: 1, maximum: 2592000, default: 3600 }),
+        /** A honey-account hit blocks its IP this long. */
+        honeyBlockTtlSeconds: Type.Integer({ minimum: 1, maximum: 2592000, default: 86400 }),
+        /** An agent key seen from a second IP within this many seconds of the first raises an alert. */
+        agentIpWindowSeconds: Type.Integer({ minimum: 1, maximum: 86400, default: 300 }),
+        /** Never blocked automatically (a local reverse proxy or health checker). */
+        exemptCidrs: Type.Array(Type.String({ minLength: 1 }), { default: ['127.0.0.0/8', '::1/128'] }),
+        /** The same alert (kind and subject) is sent at most once per this many seconds. */
+        alertDedupSeconds: Type.Integer({ minimum: 1, maximum: 86400, default: 600 }),
+      },
+      { additionalProperties: false, default: {} },
+    ),
+    alerts: Type.Object(
+      {
+        /** Alerts are POSTed here with an HMAC-SHA256 signature; https unless loopback. */
+        webhookUrl: Type.Optional(Type.String({ minLength: 1 })),
+        webhookSecret: Type.Optional(secret(Type.String({ minLength: 16 }))),
+        webhookTimeoutMs: Type.Integer({ minimum: 100, maximum: 60000, default: 5000 }),
+      },
+      { additionalProperties: false, default: {} },
+    ),
+    perimeter: PerimeterSchema,
     bootstrap: Type.Object(
       {
         /** Create user `admin` with a one-time password on an empty database. */
@@ -119,6 +311,7 @@ export const ConfigSchema = Type.Object(
 
 export type Config = Static<typeof ConfigSchema>;
 export type PasswordPolicy = Static<typeof PasswordPolicySchema>;
+export type PerimeterConfig = Static<typeof PerimeterSchema>;
 /** The secrets every node needs, resolved (generated or supplied). */
 export interface Secrets {
   jwt: string;

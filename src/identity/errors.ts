@@ -17,6 +17,15 @@ export const identityErrors = {
   session_not_found: { status: 404, message: 'no such session' },
   last_admin: { status: 409, message: 'this would leave no active admin' },
   self_change: { status: 409, message: 'you cannot change your own role, status or account here' },
+  invalid_mfa_ticket: { status: 401, message: 'the sign-in ticket is invalid or has expired; log in again' },
+  invalid_mfa_code: { status: 401, message: 'the code is wrong, already used or expired' },
+  mfa_enrollment_required: { status: 403, message: 'enroll a second factor first (POST /api/me/mfa/totp/setup or /api/me/passkeys/register/options)' },
+  totp_already_enrolled: { status: 409, message: 'an authenticator app is already set up; remove it first' },
+  totp_not_pending: { status: 409, message: 'start with POST /api/me/mfa/totp/setup' },
+  totp_not_enrolled: { status: 409, message: 'set up an authenticator app first' },
+  passkey_not_found: { status: 404, message: 'no such passkey' },
+  passkey_failed: { status: 401, message: 'the passkey could not be verified' },
+  passkey_exists: { status: 409, message: 'this passkey is already registered' },
 } as const satisfies ErrorTable;
 
 export type IdentityErrorCode = keyof typeof identityErrors;

@@ -15,7 +15,27 @@ export type IdentityEventType =
   | 'password_rehashed'
   | 'user_created'
   | 'user_updated'
-  | 'user_deleted';
+  | 'user_deleted'
+  /** A password was right and a second factor is now asked for (detail.methods). */
+  | 'login_mfa_required'
+  /** Too many failures: password logins refused until detail.lockedUntil. */
+  | 'account_locked'
+  /** More failures in an hour than allowed: only an admin can reactivate the account. */
+  | 'account_suspended'
+  /** A successful login from an IP prefix the user had not used (detail.prefix, detail.mfa). */
+  | 'new_location'
+  /** detail.method: 'totp' (confirmed) or 'backup_codes' (regenerated). */
+  | 'mfa_enrolled'
+  /** The user removed their TOTP authenticator. */
+  | 'mfa_removed'
+  /** An admin removed every second factor of userId. */
+  | 'mfa_reset'
+  | 'backup_code_used'
+  | 'passkey_registered'
+  | 'passkey_renamed'
+  | 'passkey_removed'
+  /** A decoy (honey) account was used; detail carries the user agent. */
+  | 'honey_hit';
 
 export interface IdentityEvent {
   readonly type: IdentityEventType;

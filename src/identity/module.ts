@@ -2,14 +2,23 @@ import { hkdfSync } from 'node:crypto';
 import type { Kysely } from 'kysely';
 import type { Config, Secrets } from '../config/schema.js';
 import type { Clock } from '../lib/clock.js';
+import { deriveAtRestKey } from '../security/at-rest.js';
 import type { Kv } from '../store/kv/kv.js';
 import type { Database } from '../store/sql/tables.js';
+import { AccountGuard } from './account-guard.js';
 import { EventBus } from './events.js';
-import { passwordLogin, type LoginResult } from './login.js';
+import { HoneyAccounts } from './honey.js';
+import { LoginLocations } from './locations.js';
+import type { LoginGuard } from './login-guard.js';
+import { passkeyLogin, passkeyLoginOptions } from './login-passkey.js';
+import { passwordLogin, secondFactorLogin, type LoginDeps, type LoginOutcome, type LoginResult } from './login.js';
+import { MfaService } from './mfa/service.js';
+import { MfaTickets } from './mfa/tickets.js';
+import { PasskeyService, type AuthenticationResponseJSON, type PublicKeyCredentialRequestOptionsJSON } from './passkeys/service.js';
 import { PasswordHasher } from './passwords/hasher.js';
 import { SessionService, type RequestFacts } from './sessions/service.js';
 import { accessTokens } from './tokens/access-token.js';
-import { UserService } from './users/service.js';
+import { UserService, type Actor } from './users/service.js';
 
 export interface Identity {
   users: UserService;
@@ -17,20 +26,37 @@ export interface Identity {
   hasher: PasswordHasher;
   events: EventBus;
   csrfKey: Uint8Array;
-  login(input: { username: string; password: string }, facts: RequestFacts): Promise<LoginResult>;
+  mfa: MfaService;
+  passkeys: PasskeyService;
+  accounts: AccountGuard;
+  locations: LoginLocations;
+  honey: HoneyAccounts;
+  /** security.requireMfaForAdmins, for the route policy. */
+  requireMfaForAdmins: boolean;
+  /** Password first; a session, or an MFA ticket when a second factor is due. */
+  login(input: { username: string; password: string }, facts: RequestFacts): Promise<LoginOutcome>;
+  /** The second step with a TOTP or backup code. */
+  loginSecondFactor(input: { mfaTicket: string; code: string }, facts: RequestFacts): Promise<LoginResult>;
+  passkeyLoginOptions(input: { mfaTicket?: string }): Promise<PublicKeyCredentialRequestOptionsJSON>;
+  passkeyLogin(input: { response: AuthenticationResponseJSON; mfaTicket?: string }, facts: RequestFacts, origins: string[]): Promise<LoginResult>;
+  /** An admin removes every second factor of a user (who then logs in with the password alone and re-enrolls). */
+  resetMfa(userId: string, actor: Actor): Promise<void>;
+  /** Plugs in the per-IP login throttle (the perimeter's); null removes it. */
+  setLoginGuard(guard: LoginGuard | null): void;
 }
 
-/** Separate keys per purpose, all derived from the one JWT secret. */
+/** Separate keys per purpose, all derived from one root secret. */
 function derive(secret: string, purpose: string): Uint8Array {
   return new Uint8Array(hkdfSync('sha256', Buffer.from(secret, 'base64url'), Buffer.alloc(0), `flotilla/${purpose}`, 32));
 }
 
-export async function createIdentity(opts: { db: Kysely<Database>; kv: Kv; clock: Clock; config: Config; secrets: Secrets }): Promise<Identity> {
+export async function createIdentity(opts: { db: Kysely<Database>; kv: Kv; clock: Clock; config: Config; secrets: Secrets; loginGuard?: LoginGuard }): Promise<Identity> {
   const { db, kv, clock, config, secrets } = opts;
   const security = config.security;
   const events = new EventBus();
   const hasher = await PasswordHasher.create({ peppers: secrets.pepper, concurrency: security.argon2Concurrency });
   const csrfKey = derive(secrets.jwt, 'csrf');
+  const honey = new HoneyAccounts(security.honeyAccounts, derive(secrets.jwt, 'honey'), clock);
   const sessions = new SessionService({
     db,
     kv,
@@ -40,14 +66,70 @@ export async function createIdentity(opts: { db: Kysely<Database>; kv: Kv; clock
     events,
     refreshTtlSeconds: security.refreshTokenTtl,
     idleTimeoutSeconds: security.sessionTimeout,
+    decoys: honey,
   });
-  const users = new UserService({ db, clock, hasher, sessions, events, policy: security.passwordPolicy, reservedUsernames: security.honeyAccounts });
+  const accounts = new AccountGuard({
+    db,
+    kv,
+    clock,
+    events,
+    sessions,
+    maxAttempts: security.maxLoginAttempts,
+    lockoutSeconds: security.lockoutDuration,
+    suspendAfter: security.suspendAfterFailures,
+  });
+  const users = new UserService({ db, clock, hasher, sessions, events, policy: security.passwordPolicy, reservedUsernames: security.honeyAccounts, accounts });
+  const mfa = new MfaService({ db, clock, events, atRestKey: deriveAtRestKey(secrets.db), backupCodeKey: derive(secrets.db, 'backup-codes'), issuer: security.organizationName });
+  const passkeys = new PasskeyService({
+    db,
+    kv,
+    clock,
+    events,
+    config: { rpId: security.webauthn.rpId, rpName: security.organizationName, origins: security.webauthn.origins, publicUrl: config.server.publicUrl },
+  });
+  const locations = new LoginLocations(db);
+  let loginGuard: LoginGuard | null = opts.loginGuard ?? null;
+  const deps: LoginDeps = {
+    db,
+    clock,
+    hasher,
+    sessions,
+    users,
+    events,
+    mfa,
+    tickets: new MfaTickets(kv),
+    passkeys,
+    accounts,
+    locations,
+    honey,
+    policy: { requireMfaForAdmins: security.requireMfaForAdmins, skipMfaAtKnownLocations: security.skipMfaAtKnownLocations },
+    loginGuard: () => loginGuard,
+  };
   return {
     users,
     sessions,
     hasher,
     events,
     csrfKey,
-    login: (input, facts) => passwordLogin({ db, clock, hasher, sessions, users, events }, input, facts),
+    mfa,
+    passkeys,
+    accounts,
+    locations,
+    honey,
+    requireMfaForAdmins: security.requireMfaForAdmins,
+    login: (input, facts) => passwordLogin(deps, input, facts),
+    loginSecondFactor: (input, facts) => secondFactorLogin(deps, input, facts),
+    passkeyLoginOptions: (input) => passkeyLoginOptions(deps, input),
+    passkeyLogin: (input, facts, origins) => passkeyLogin(deps, input, facts, origins),
+    async resetMfa(userId, actor) {
+      await users.get(userId);
+      await mfa.removeAll(userId);
+      // Sessions that passed the removed factors must not outlive them.
+      await sessions.revokeAllForUser(userId, 'mfa_reset');
+      events.emit({ type: 'mfa_reset', at: clock.nowMs(), actorId: actor.id, actorIp: actor.ip, userId });
+    },
+    setLoginGuard(guard) {
+      loginGuard = guard;
+    },
   };
 }

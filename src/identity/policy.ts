@@ -7,11 +7,15 @@ import type { Principal } from './sessions/service.js';
  */
 export type RoutePolicy =
   | { auth: 'none' }
+  /** An enrolled agent's API key (`Authorization: Bearer fla_…`); see fleet/principal.ts. */
+  | { auth: 'agent' }
   | {
       auth: 'user';
       role: Role;
       /** Reachable before the first password change (me, password change, logout). */
       allowDuringPasswordChange?: boolean;
+      /** Reachable by an admin who must still enroll a second factor (security.requireMfaForAdmins). */
+      allowDuringMfaEnrollment?: boolean;
     };
 
 declare module 'fastify' {

@@ -3,15 +3,26 @@ import swagger from '@fastify/swagger';
 import Fastify, { type FastifyInstance } from 'fastify';
 import type { SecureContextOptions } from 'node:tls';
 import { Type } from 'typebox';
+import { fleetAdminRoutes } from '../fleet/routes/admin.js';
+import { agentRoutes } from '../fleet/routes/agent.js';
+import { fleetRoutes } from '../fleet/routes/fleet.js';
 import { adminUserRoutes } from '../identity/routes/admin-users.js';
 import { authRoutes } from '../identity/routes/auth.js';
 import { meRoutes } from '../identity/routes/me.js';
+import { mfaRoutes } from '../identity/routes/mfa.js';
 import { newId } from '../lib/ids.js';
+import { answerFrameworkError, perimeterPlugin } from '../perimeter/plugin.js';
+import { perimeterRoutes } from '../perimeter/routes.js';
+import { auditRoutes } from '../security/routes/audit.js';
+import { securityEventRoutes } from '../security/routes/events.js';
+import { securityHooks } from '../security/routes/hooks.js';
+import { metricsRoutes } from '../security/routes/metrics.js';
 import { handleError } from './errors.js';
 import { healthRoutes } from './health.js';
 import { installRoutePolicy, type RouteEntry } from './policy.js';
 import type { Services } from './services.js';
 import { validatorCompiler } from './validation.js';
+import { webRoutes } from './web.js';
 
 export const API_BODY_LIMIT = 1024 * 1024;
 
@@ -35,6 +46,8 @@ export async function buildApp(services: Services, opts: { https?: SecureContext
     onProtoPoisoning: 'error',
     onConstructorPoisoning: 'error',
     return503OnClosing: true,
+    // A URL that does not decode never reaches a hook: answer it with our body and headers.
+    frameworkErrors: answerFrameworkError(services.perimeter),
     ...(opts.https ? { https: opts.https } : {}),
   }) as unknown as FastifyInstance;
 
@@ -44,16 +57,47 @@ export async function buildApp(services: Services, opts: { https?: SecureContext
     reply.code(404).send({ error: { code: 'not_found', message: 'no such route' } });
   });
 
+  // First, so its hooks run before every other and see every route (DESIGN.md §8).
+  await app.register(perimeterPlugin, { perimeter: services.perimeter });
   await app.register(cookie);
-  const routes = installRoutePolicy(app, { sessions: services.identity.sessions, csrfKey: services.identity.csrfKey });
+  const routes = installRoutePolicy(app, {
+    sessions: services.identity.sessions,
+    csrfKey: services.identity.csrfKey,
+    agents: services.fleet.agents,
+    requireMfaForAdmins: services.identity.requireMfaForAdmins,
+    decoys: services.identity.honey,
+  });
   app.decorate('routeCatalog', routes);
+  // Before any route, so its root hooks observe every one (metrics, admin actions, agent addresses).
+  await app.register(securityHooks, { security: services.security });
   await app.register(swagger, { openapi: { info: { title: 'Flotilla', version: '0.1.0' } } });
 
-  const { identity, clock } = services;
+  const { identity, clock, fleet } = services;
   await app.register(healthRoutes, { services });
   await app.register(authRoutes, { identity, clock });
   await app.register(meRoutes, { identity, clock });
+  await app.register(mfaRoutes, { identity, clock });
   await app.register(adminUserRoutes, { identity });
+  await app.register(agentRoutes, { fleet });
+  await app.register(fleetAdminRoutes, { fleet });
+  await app.register(fleetRoutes, { fleet });
+  await app.register(perimeterRoutes, { perimeter: services.perimeter });
+  const { security, config } = services;
+  await app.register(auditRoutes, { audit: security.audit });
+  await app.register(securityEventRoutes, { audit: security.audit });
+  await app.register(metricsRoutes, { metrics: security.metrics, token: config.metrics.token, ipAllowed: services.perimeter.adminAllowed });
+  // The dashboard: /assets/*, and index.html for every other non-API GET (client-side routes).
+  await app.register(webRoutes, { sessionTimeoutSeconds: config.security.sessionTimeout });
+  app.addHook('onReady', async () => security.start());
+  app.addHook('onClose', () => security.stop());
+  // Background jobs and live events run with the server, never with a CLI command.
+  app.addHook('onReady', () => fleet.start());
+  // Open event streams would keep the server from closing.
+  app.addHook('preClose', (done) => {
+    fleet.events.closeStreams();
+    done();
+  });
+  app.addHook('onClose', () => fleet.stop());
 
   app.get(
     '/api/openapi.json',

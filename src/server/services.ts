@@ -2,8 +2,11 @@ import { join } from 'node:path';
 import type { Logger } from 'pino';
 import type { Config, Secrets } from '../config/schema.js';
 import { isClusterMode, resolveSecrets } from '../config/secrets.js';
+import { createFleet, type Fleet } from '../fleet/module.js';
 import { createIdentity, type Identity } from '../identity/module.js';
 import { systemClock, type Clock } from '../lib/clock.js';
+import { createPerimeter, type Perimeter } from '../perimeter/module.js';
+import { createSecurity, type Security } from '../security/module.js';
 import { createKv } from '../store/kv/create.js';
 import type { Kv } from '../store/kv/kv.js';
 import { createDb, type SqlStore } from '../store/sql/db.js';
@@ -17,7 +20,12 @@ export interface Services {
   log: Logger;
   sql: SqlStore;
   kv: Kv;
+  /** Perimeter controls (DESIGN.md §8): one per node, shared by every listener. */
+  perimeter: Perimeter;
   identity: Identity;
+  fleet: Fleet;
+  /** Audit chain, security log, metrics, detection (DESIGN.md §8); `security.recorder` is the AuditSink for other domains. */
+  security: Security;
   close(): Promise<void>;
 }
 
@@ -54,7 +62,31 @@ export async function openServices(config: Config, opts: { log: Logger; clock?: 
     await sql.close();
     throw err;
   }
-  const identity = await createIdentity({ db: sql.db, kv, clock, config, secrets });
+  let perimeter: Perimeter;
+  try {
+    perimeter = await createPerimeter({ config: config.perimeter, kv, clock });
+  } catch (err) {
+    await kv.close();
+    await sql.close();
+    throw err;
+  }
+  // Identity asks the perimeter for a slot before checking any credential (per-IP failed-login limit).
+  const identity = await createIdentity({ db: sql.db, kv, clock, config, secrets, loginGuard: perimeter.loginThrottle.guard });
+  const fleet = createFleet({ db: sql.db, kv, clock, config, secrets, log });
+  let security: Security;
+  try {
+    security = createSecurity({ sql, kv, clock, config, secrets, log, blocks: perimeter.blocks, egress: perimeter.egress });
+  } catch (err) {
+    await kv.close();
+    await sql.close();
+    throw err;
+  }
+  security.watchIdentity(identity.events, { revokeUserSessions: (userId, reason) => identity.sessions.revokeAllForUser(userId, reason) });
+  perimeter.stats.subscribe((event) => security.onPerimeterEvent(event));
+  security.metrics.setAgentsSource(async () => {
+    const { online, warning, offline, decommissioned } = await fleet.machines.summary();
+    return { online, warning, offline, decommissioned };
+  });
   return {
     config,
     secrets,
@@ -62,8 +94,14 @@ export async function openServices(config: Config, opts: { log: Logger; clock?: 
     log,
     sql,
     kv,
+    perimeter,
     identity,
+    fleet,
+    security,
     async close() {
+      await fleet.stop();
+      // Before the database closes: pending audit entries are written, a last checkpoint taken.
+      await security.close();
       await kv.close();
       await sql.close();
     },

@@ -1,9 +1,11 @@
 import type { Server } from 'node:http';
 import type { Server as HttpsServer } from 'node:https';
+import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import type { Config } from '../config/schema.js';
 import type { Clock } from '../lib/clock.js';
+import { checkCaBundle, createAdminListener, renewAdminListenerContext } from '../perimeter/admin-listener.js';
 import { buildApp } from './app.js';
 import { ensureInitialAdmin } from './bootstrap.js';
 import { createLogger, type Logger } from './logger.js';
@@ -17,6 +19,8 @@ export interface RunningServer {
   url: string;
   port: number;
   httpPort: number | null;
+  /** The mutual-TLS admin listener's port, when configured. */
+  adminPort: number | null;
   certificate: ServerCertificate;
   close(): Promise<void>;
 }
@@ -33,6 +37,39 @@ async function certificateFor(config: Config, clock: Clock): Promise<ServerCerti
   if (certFile && keyFile) return loadCertificate(certFile, keyFile);
   if (certFile || keyFile) throw new Error('server.tls: set both certFile and keyFile, or neither for a generated certificate');
   return ensureSelfSigned({ dir: join(config.dataDir, 'tls'), names: config.server.tls.names, clock });
+}
+
+/** The optional mutual-TLS admin listener (DESIGN.md §8), serving the same app as the main one. */
+async function startAdminListener(config: Config, app: FastifyInstance, mainCertificate: ServerCertificate) {
+  const settings = config.perimeter.adminListener;
+  if (!settings) return null;
+  let caPem: string;
+  try {
+    caPem = await readFile(settings.caFile, 'utf8');
+  } catch (err) {
+    throw new Error(`perimeter.adminListener.caFile: cannot read ${settings.caFile} (${(err as NodeJS.ErrnoException).code ?? 'error'})`, { cause: err });
+  }
+  checkCaBundle(caPem, settings.caFile);
+  if (Boolean(settings.certFile) !== Boolean(settings.keyFile)) throw new Error('perimeter.adminListener: set both certFile and keyFile, or neither to reuse the main certificate');
+  const ownCertificate = settings.certFile && settings.keyFile ? await loadCertificate(settings.certFile, settings.keyFile) : null;
+  const server = createAdminListener({ tls: tlsContextOptions(ownCertificate ?? mainCertificate), caPem, handler: (req, res) => app.routing(req, res) });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(settings.port, settings.host ?? config.server.host, () => resolve());
+  });
+  const address = server.address();
+  return {
+    port: typeof address === 'object' && address ? address.port : settings.port,
+    /** Follows the main certificate's renewals when it has none of its own. */
+    renew: (cert: ServerCertificate) => {
+      if (!ownCertificate) renewAdminListenerContext(server, tlsContextOptions(cert), caPem);
+    },
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeAllConnections();
+      }),
+  };
 }
 
 const displayHost = (host: string) => (host === '0.0.0.0' || host === '::' ? 'localhost' : host.includes(':') ? `[${host}]` : host);
@@ -54,6 +91,8 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
     await app.listen({ host: config.server.host, port: config.server.port });
     const address = app.server.address();
     const port = typeof address === 'object' && address ? address.port : config.server.port;
+    const adminListener = await startAdminListener(config, app, certificate);
+    if (adminListener) closers.push(adminListener.close);
 
     if (certificate.selfSigned) {
       const stop = startCertificateRenewal({
@@ -62,6 +101,7 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
         clock: services.clock,
         onRenew: (cert) => {
           (app.server as unknown as HttpsServer).setSecureContext(tlsContextOptions(cert));
+          adminListener?.renew(cert);
           log.info({ fingerprint: cert.fingerprint }, 'certificate renewed');
         },
         onError: (err) => log.error({ err }, 'certificate renewal failed'),
@@ -83,7 +123,7 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
 
     const url = `https://${displayHost(config.server.host)}:${port}`;
     print(`listening url=${url} fingerprint=${certificate.fingerprint}`);
-    return { app, services, url, port, httpPort, certificate, close };
+    return { app, services, url, port, httpPort, adminPort: adminListener?.port ?? null, certificate, close };
   } catch (err) {
     await close();
     throw err;

@@ -113,5 +113,5 @@ describe('flotilla server, run as a process', () => {
     const reset = await cli('user', 'passwd', 'carol');
     expect(reset.stdout).toMatch(/one-time password: \S{24}/);
     expect((await cli('user', 'suspend', 'nobody')).stderr).toMatch(/user_not_found/);
-  });
+  }, 240_000); // fifteen separate CLI processes, each compiling from source
 });

@@ -3,8 +3,11 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { installRoutePolicy } from '../../src/server/policy.js';
 import type { HttpsClient, Reply } from '../harness/client.js';
 import { adminClient, startTestServer, type TestServer } from '../harness/server.js';
+import { facts, fleetFixture, post, readEventStream, report, seal } from '../fleet/agent-sim.js';
 
 const UNKNOWN_ID = '01890000-0000-7000-8000-000000000000';
+const FAKE_ASSERTION = { id: 'AAAA', rawId: 'AAAA', type: 'public-key', clientExtensionResults: {}, response: { clientDataJSON: 'AAAA', authenticatorData: 'AAAA', signature: 'AAAA' } };
+const FAKE_REGISTRATION = { id: 'AAAA', rawId: 'AAAA', type: 'public-key', clientExtensionResults: {}, response: { clientDataJSON: 'AAAA', attestationObject: 'AAAA' } };
 const USER_PASSWORD = 'Route-Test-Password-1';
 
 /** Keys that must never appear in any response body (passwordChangeRequired is a flag, not a secret). */
@@ -78,6 +81,7 @@ describe('every route declares its policy and its response schema', () => {
       const tokens = (await t.client().post('/api/auth/token', { username: 'scan-target', password: USER_PASSWORD })).json;
       const sid = (await admin.get(`/api/admin/users/${victim.id}/sessions`)).json.items[0]?.id ?? UNKNOWN_ID;
       const bearer = { bearer: adminBearer, cookies: false };
+      const fleet = await fleetFixture(admin, t.client());
       const calls: Record<string, () => Promise<Reply>> = {
         'GET /healthz': () => admin.get('/healthz'),
         'GET /readyz': () => admin.get('/readyz'),
@@ -96,6 +100,49 @@ describe('every route declares its policy and its response schema', () => {
         'DELETE /api/admin/users/:id/sessions/:sid': () => admin.send('DELETE', `/api/admin/users/${victim.id}/sessions/${sid}`),
         'DELETE /api/me/sessions/:id': () => t.client().request('DELETE', `/api/me/sessions/${UNKNOWN_ID}`, bearer),
         'DELETE /api/admin/users/:id': () => admin.send('DELETE', `/api/admin/users/${victim.id}`),
+        'POST /api/agent/enroll': () => t.client().post('/api/agent/enroll', { token: fleet.token, facts: facts({ hostname: 'scan-enroll' }) }, { cookies: false }),
+        'POST /api/agent/report': () => post(t.client(), fleet.agent, seal(fleet.agent, [report(Date.now())], { ts: Date.now() })),
+        'POST /api/admin/enrollment-tokens': () => admin.send('POST', '/api/admin/enrollment-tokens', { ttlSeconds: 600, maxUses: 1 }),
+        'GET /api/admin/enrollment-tokens': () => admin.get('/api/admin/enrollment-tokens'),
+        'GET /api/admin/agents': () => admin.get('/api/admin/agents'),
+        'GET /api/fleet/summary': () => admin.get('/api/fleet/summary'),
+        'GET /api/fleet/machines': () => admin.get('/api/fleet/machines'),
+        'GET /api/fleet/machines/:id': () => admin.get(`/api/fleet/machines/${fleet.agent.agentId}`),
+        'GET /api/fleet/machines/:id/history': () => admin.get(`/api/fleet/machines/${fleet.agent.agentId}/history`),
+        'PUT /api/fleet/machines/:id/tags': () => admin.send('PUT', `/api/fleet/machines/${fleet.agent.agentId}/tags`, { tags: ['scan'] }),
+        'GET /api/fleet/tags': () => admin.get('/api/fleet/tags'),
+        'GET /api/fleet/events': () => readEventStream(t.server.port, t.server.certificate.certPem, adminBearer),
+        'POST /api/admin/agents/:id/rotate': () => admin.send('POST', `/api/admin/agents/${fleet.agent.agentId}/rotate?apiKey=true`),
+        'POST /api/admin/agents/:id/revoke': () => admin.send('POST', `/api/admin/agents/${fleet.agent.agentId}/revoke`),
+        'POST /api/admin/agents/:id/decommission': () => admin.send('POST', `/api/admin/agents/${fleet.spare.agentId}/decommission`),
+        'DELETE /api/admin/enrollment-tokens/:id': () => admin.send('DELETE', `/api/admin/enrollment-tokens/${fleet.tokenId}`),
+        'POST /api/auth/login/mfa': () => t.client().post('/api/auth/login/mfa', { mfaTicket: `mft_${'A'.repeat(43)}`, code: '123456' }),
+        'POST /api/auth/token/mfa': () => t.client().post('/api/auth/token/mfa', { mfaTicket: `mft_${'A'.repeat(43)}`, code: '123456' }),
+        'POST /api/auth/webauthn/login/options': () => t.client().post('/api/auth/webauthn/login/options', {}),
+        'POST /api/auth/webauthn/login/verify': () => t.client().post('/api/auth/webauthn/login/verify', { response: FAKE_ASSERTION }),
+        'GET /api/me/mfa': () => t.client().request('GET', '/api/me/mfa', bearer),
+        'POST /api/me/mfa/totp/setup': () => t.client().request('POST', '/api/me/mfa/totp/setup', { ...bearer, body: {} }),
+        'POST /api/me/mfa/totp/confirm': () => t.client().request('POST', '/api/me/mfa/totp/confirm', { ...bearer, body: { code: '000000' } }),
+        'DELETE /api/me/mfa/totp': () => t.client().request('DELETE', '/api/me/mfa/totp', bearer),
+        'POST /api/me/mfa/backup-codes': () => t.client().request('POST', '/api/me/mfa/backup-codes', { ...bearer, body: {} }),
+        'GET /api/me/passkeys': () => t.client().request('GET', '/api/me/passkeys', bearer),
+        'POST /api/me/passkeys/register/options': () => t.client().request('POST', '/api/me/passkeys/register/options', { ...bearer, body: {} }),
+        'POST /api/me/passkeys/register/verify': () => t.client().request('POST', '/api/me/passkeys/register/verify', { ...bearer, body: { response: FAKE_REGISTRATION } }),
+        'PATCH /api/me/passkeys/:id': () => t.client().request('PATCH', `/api/me/passkeys/${UNKNOWN_ID}`, { ...bearer, body: { name: 'laptop' } }),
+        'DELETE /api/me/passkeys/:id': () => t.client().request('DELETE', `/api/me/passkeys/${UNKNOWN_ID}`, bearer),
+        'DELETE /api/admin/users/:id/mfa': () => admin.send('DELETE', `/api/admin/users/${UNKNOWN_ID}/mfa`),
+        'GET /api/admin/security/blocks': () => admin.get('/api/admin/security/blocks'),
+        'DELETE /api/admin/security/blocks/:ip': () => admin.send('DELETE', '/api/admin/security/blocks/192.0.2.1'),
+        'GET /api/dashboard/settings': () => admin.get('/api/dashboard/settings'),
+        'GET /': () => admin.get('/'),
+        'GET /assets/*': () => admin.get('/assets/missing.js'),
+        'GET /*': () => admin.get('/machines'),
+        'GET /api/admin/audit': () => admin.get('/api/admin/audit'),
+        'GET /api/admin/audit/verify': () => admin.get('/api/admin/audit/verify'),
+        // CSV: the JSON export carries the chain's own prevHash/hash (integrity values, not credentials) by design.
+        'GET /api/admin/audit/export': () => admin.get('/api/admin/audit/export?format=csv'),
+        'GET /api/admin/security/events': () => admin.get('/api/admin/security/events'),
+        'GET /metrics': () => admin.get('/metrics'),
         'POST /api/auth/logout': () => t.client().post('/api/auth/logout', undefined, bearer),
       };
       // The OpenAPI document describes field names; it carries no values.

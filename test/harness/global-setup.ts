@@ -7,6 +7,7 @@
  */
 import type { TestProject } from 'vitest/node';
 import { findOnPath, findPostgresBinDir, startPostgres, startRedis, type RunningService } from './services.js';
+import { ensureWebBuilt } from './web-build.js';
 
 declare module 'vitest' {
   interface ProvidedContext {
@@ -42,6 +43,8 @@ export default async function setup(project: TestProject): Promise<() => Promise
     for (const service of started.reverse()) await service.stop();
   };
 
+  // The dashboard builds (only when its sources changed) while the services start.
+  const webBuild = ensureWebBuilt();
   try {
     const [redis, postgres] = await Promise.allSettled([
       acquire('Redis', process.env.REDIS_URL, redisServer ? () => startRedis(redisServer) : null, required),
@@ -51,6 +54,7 @@ export default async function setup(project: TestProject): Promise<() => Promise
     for (const r of [redis, postgres]) if (r.status === 'rejected') throw r.reason;
     project.provide('redisUrl', redis.status === 'fulfilled' ? redis.value.url : null);
     project.provide('databaseUrl', postgres.status === 'fulfilled' ? postgres.value.url : null);
+    project.provide('webBuildError', await webBuild);
   } catch (err) {
     // One service failed while the other started: do not leave it running.
     await teardown();

@@ -35,6 +35,20 @@ export function modes(): Array<{ mode: Mode; available: boolean }> {
 const secret = () => randomBytes(32).toString('base64url');
 
 /**
+ * Every test client is 127.0.0.1, so the per-IP limits and scanner blocking
+ * (100 requests a minute, 5 failed logins, 30 404s, 20 401s) would trip on
+ * ordinary suites. They are raised here; test/perimeter passes the real values.
+ */
+export const RELAXED_PERIMETER_ENV: Readonly<Record<string, string>> = {
+  FLOTILLA_PERIMETER_RATE_LIMIT_IP_LIMIT: '1000000',
+  FLOTILLA_PERIMETER_RATE_LIMIT_USER_LIMIT: '1000000',
+  FLOTILLA_PERIMETER_RATE_LIMIT_AGENT_LIMIT: '1000000',
+  FLOTILLA_PERIMETER_RATE_LIMIT_LOGIN_LIMIT: '1000000',
+  FLOTILLA_PERIMETER_SCANNER_NOT_FOUND_LIMIT: '1000000',
+  FLOTILLA_PERIMETER_SCANNER_AUTH_FAILURE_LIMIT: '1000000',
+};
+
+/**
  * Starts a real server over HTTPS on 127.0.0.1 with a fresh data dir: SQLite and
  * the in-process KV, or a fresh PostgreSQL database and the shared Redis with
  * supplied secrets (cluster mode refuses to generate them).
@@ -43,7 +57,9 @@ export async function startTestServer(opts: { mode?: Mode; env?: Record<string, 
   const mode = opts.mode ?? 'embedded';
   const dataDir = mkdtempSync(join(tmpdir(), 'flotilla-e2e-'));
   const cleanups: Array<() => Promise<void> | void> = [() => rmSync(dataDir, { recursive: true, force: true })];
-  const env: Record<string, string> = { ...opts.env };
+  // Suites that drive admin routes with a password-only admin run without the
+  // MFA-for-admins requirement; the MFA suites turn it back on (the product default).
+  const env: Record<string, string> = { FLOTILLA_SECURITY_REQUIRE_MFA_FOR_ADMINS: 'false', ...RELAXED_PERIMETER_ENV, ...opts.env };
   if (mode === 'cluster') {
     const database = await createPostgresDatabase();
     cleanups.push(database.drop);

@@ -38,6 +38,12 @@ export const adminUserRoutes: FastifyPluginAsync<{ identity: Identity }> = async
     return { ok: true as const };
   });
 
+  /** For a user who lost their second factors: they log in with the password alone and enroll again. */
+  app.delete('/api/admin/users/:id/mfa', { schema: { params: IdParam, response: { 200: Ok } }, config: admin }, async (request) => {
+    await identity.resetMfa(request.params.id, actorOf(request));
+    return { ok: true as const };
+  });
+
   app.get('/api/admin/users/:id/sessions', { schema: { params: IdParam, response: { 200: SessionList } }, config: admin }, async (request) => {
     await users.get(request.params.id);
     const rows = await sessions.listForUser(request.params.id);

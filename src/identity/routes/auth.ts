@@ -1,4 +1,4 @@
-import type { FastifyPluginAsync, FastifyRequest } from 'fastify';
+import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { Clock } from '../../lib/clock.js';
 import { identityError } from '../errors.js';
@@ -6,45 +6,94 @@ import type { Identity } from '../module.js';
 import { REFRESH_COOKIE } from '../policy.js';
 import type { RequestFacts } from '../sessions/service.js';
 import { clearSessionCookies, setSessionCookies } from './cookies.js';
-import { Credentials, LoginResponse, Ok, RefreshBody, RefreshResponse, TokenResponse } from './schemas.js';
+import type { LoginResult } from '../login.js';
+import {
+  AuthenticationOptions,
+  Credentials,
+  LoginResponse,
+  LoginSession,
+  MfaCodeBody,
+  Ok,
+  PasskeyLoginBody,
+  PasskeyLoginOptionsBody,
+  RefreshBody,
+  RefreshResponse,
+  TokenResponse,
+  TokenSession,
+} from './schemas.js';
+
+/** A POST that may come without a body is validated as an empty object. */
+export async function emptyBodyAsObject(request: FastifyRequest): Promise<void> {
+  if (request.body === undefined || request.body === null) request.body = {};
+}
 
 export function requestFacts(request: FastifyRequest): RequestFacts {
   const ua = request.headers['user-agent'];
   return { ip: request.ip ?? null, userAgent: typeof ua === 'string' ? ua.slice(0, 512) : null };
 }
 
-/** Login, token exchange, refresh and logout (DESIGN.md §13 "People and automation"). */
+/** The port the request arrived on: the socket's own, never a header the client wrote. */
+export function listenerPort(request: FastifyRequest): number {
+  return request.socket.localPort ?? 0;
+}
+
+/**
+ * Login, token exchange, second factors, refresh and logout (DESIGN.md §13
+ * "People and automation"). The browser routes answer with cookies, the
+ * /api/auth/token ones with bearer tokens; both share one login flow.
+ */
 export const authRoutes: FastifyPluginAsync<{ identity: Identity; clock: Clock }> = async (base, { identity, clock }) => {
   const app = base.withTypeProvider<TypeBoxTypeProvider>();
+  const open = { policy: { auth: 'none' } } as const;
+  const browserSession = (reply: FastifyReply, result: LoginResult) => {
+    setSessionCookies(reply, result.tokens, clock.nowMs());
+    return { user: result.user, csrfToken: result.tokens.csrfToken, passwordChangeRequired: result.passwordChangeRequired };
+  };
+  const bearerSession = ({ tokens, passwordChangeRequired }: LoginResult) => ({
+    accessToken: tokens.accessToken,
+    refreshToken: tokens.refreshToken,
+    expiresIn: tokens.expiresIn,
+    passwordChangeRequired,
+  });
 
-  app.post(
-    '/api/auth/login',
-    { schema: { body: Credentials, response: { 200: LoginResponse } }, config: { policy: { auth: 'none' } } },
-    async (request, reply) => {
-      const result = await identity.login(request.body, requestFacts(request));
-      setSessionCookies(reply, result.tokens, clock.nowMs());
-      return { user: result.user, csrfToken: result.tokens.csrfToken, passwordChangeRequired: result.passwordChangeRequired };
-    },
+  app.post('/api/auth/login', { schema: { body: Credentials, response: { 200: LoginResponse } }, config: open }, async (request, reply) => {
+    const outcome = await identity.login(request.body, requestFacts(request));
+    if (outcome.mfaRequired) return { mfaRequired: true as const, mfaTicket: outcome.mfaTicket, methods: outcome.methods };
+    return browserSession(reply, outcome);
+  });
+
+  app.post('/api/auth/login/mfa', { schema: { body: MfaCodeBody, response: { 200: LoginSession } }, config: open }, async (request, reply) =>
+    browserSession(reply, await identity.loginSecondFactor(request.body, requestFacts(request))),
+  );
+
+  app.post('/api/auth/token', { schema: { body: Credentials, response: { 200: TokenResponse } }, config: open }, async (request) => {
+    const outcome = await identity.login(request.body, requestFacts(request));
+    if (outcome.mfaRequired) return { mfaRequired: true as const, mfaTicket: outcome.mfaTicket, methods: outcome.methods };
+    return bearerSession(outcome);
+  });
+
+  app.post('/api/auth/token/mfa', { schema: { body: MfaCodeBody, response: { 200: TokenSession } }, config: open }, async (request) =>
+    bearerSession(await identity.loginSecondFactor(request.body, requestFacts(request))),
   );
 
   app.post(
-    '/api/auth/token',
-    { schema: { body: Credentials, response: { 200: TokenResponse } }, config: { policy: { auth: 'none' } } },
-    async (request) => {
-      const { tokens, passwordChangeRequired } = await identity.login(request.body, requestFacts(request));
-      return { accessToken: tokens.accessToken, refreshToken: tokens.refreshToken, expiresIn: tokens.expiresIn, passwordChangeRequired };
-    },
+    '/api/auth/webauthn/login/options',
+    { schema: { body: PasskeyLoginOptionsBody, response: { 200: AuthenticationOptions } }, config: open, preValidation: emptyBodyAsObject },
+    async (request) => identity.passkeyLoginOptions(request.body),
   );
+
+  app.post('/api/auth/webauthn/login/verify', { schema: { body: PasskeyLoginBody, response: { 200: LoginSession } }, config: open }, async (request, reply) => {
+    const origins = identity.passkeys.originsFor(listenerPort(request));
+    return browserSession(reply, await identity.passkeyLogin(request.body, requestFacts(request), origins));
+  });
 
   app.post(
     '/api/auth/refresh',
     {
       schema: { body: RefreshBody, response: { 200: RefreshResponse } },
       config: { policy: { auth: 'none' } },
-      // A browser refresh carries only the cookie; treat a missing body as an empty object.
-      preValidation: async (request) => {
-        if (request.body === undefined || request.body === null) request.body = {};
-      },
+      // A browser refresh carries only the cookie.
+      preValidation: emptyBodyAsObject,
     },
     async (request, reply) => {
       const fromBody = request.body.refreshToken;
@@ -59,7 +108,7 @@ export const authRoutes: FastifyPluginAsync<{ identity: Identity; clock: Clock }
 
   app.post(
     '/api/auth/logout',
-    { schema: { response: { 200: Ok } }, config: { policy: { auth: 'user', role: 'viewer', allowDuringPasswordChange: true } } },
+    { schema: { response: { 200: Ok } }, config: { policy: { auth: 'user', role: 'viewer', allowDuringPasswordChange: true, allowDuringMfaEnrollment: true } } },
     async (request, reply) => {
       const principal = request.principal;
       if (principal) {

@@ -32,7 +32,7 @@ function principalOf(principal: Principal | null): Principal {
 /** The signed-in user's own account. */
 export const meRoutes: FastifyPluginAsync<{ identity: Identity; clock: Clock }> = async (base, { identity, clock }) => {
   const app = base.withTypeProvider<TypeBoxTypeProvider>();
-  const self = { auth: 'user', role: 'viewer', allowDuringPasswordChange: true } as const;
+  const self = { auth: 'user', role: 'viewer', allowDuringPasswordChange: true, allowDuringMfaEnrollment: true } as const;
 
   app.get('/api/me', { schema: { response: { 200: Type.Object({ user: UserSchema }, { additionalProperties: false }) } }, config: { policy: self } }, async (request) => ({
     user: await identity.users.get(principalOf(request.principal).userId),

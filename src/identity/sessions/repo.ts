@@ -65,6 +65,10 @@ export const sessionsRepo = {
     return Number(result.numUpdatedRows) === 1;
   },
 
+  async setAmr(db: Kysely<Database>, id: string, amr: string, now: number): Promise<void> {
+    await db.updateTable('sessions').set({ amr, updatedAt: now }).where('id', '=', id).execute();
+  },
+
   async retireRefreshOfSession(db: Kysely<Database>, sessionId: string, now: number): Promise<void> {
     await db.updateTable('refreshTokens').set({ usedAt: now, updatedAt: now }).where('sessionId', '=', sessionId).where('usedAt', 'is', null).execute();
   },

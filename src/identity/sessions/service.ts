@@ -41,6 +41,8 @@ export interface Principal {
   amr: string[];
   passwordChangeRequired: boolean;
   accessExpiresAt: number;
+  /** A honey-account session: sees fabricated data, changes nothing (see honey.ts). */
+  decoy: boolean;
 }
 
 export interface RequestFacts {
@@ -57,9 +59,24 @@ export interface SessionServiceDeps {
   events: EventSink;
   refreshTtlSeconds: number;
   idleTimeoutSeconds: number;
+  /** Recognises decoy session ids (honey accounts); they have no row. */
+  decoys?: { isDecoySid(sid: string): boolean };
 }
 
 const sessionKey = (sid: string) => `sess:${sid}`;
+
+function principalOf(claims: AccessClaims, decoy: boolean): Principal {
+  return {
+    userId: claims.sub,
+    sessionId: claims.sid,
+    jti: claims.jti,
+    role: claims.role,
+    amr: claims.amr,
+    passwordChangeRequired: claims.pcr,
+    accessExpiresAt: claims.exp * 1000,
+    decoy,
+  };
+}
 const jtiKey = (jti: string) => `jti:${jti}`;
 
 /**
@@ -120,14 +137,41 @@ export class SessionService {
     return this.mint(session, user);
   }
 
-  /** New tokens for an existing session (after a password change); old refresh tokens retire. */
-  async reissue(sessionId: string, user: UserRow, oldJti: string, oldAccessExpiresAt: number): Promise<IssuedTokens> {
+  /**
+   * New tokens for an existing session (after a password change, or with
+   * `amr` after the user enrolled a second factor in it); old refresh tokens retire.
+   */
+  async reissue(sessionId: string, user: UserRow, oldJti: string, oldAccessExpiresAt: number, amr?: string[]): Promise<IssuedTokens> {
     const { db, clock } = this.deps;
-    const session = await sessionsRepo.byId(db, sessionId);
+    let session = await sessionsRepo.byId(db, sessionId);
     if (!session || session.revokedAt !== null) throw identityError('session_expired');
+    if (amr) {
+      session = { ...session, amr: JSON.stringify(amr) };
+      await sessionsRepo.setAmr(db, sessionId, session.amr, clock.nowMs());
+    }
     await sessionsRepo.retireRefreshOfSession(db, sessionId, clock.nowMs());
     await this.revokeAccessToken(oldJti, oldAccessExpiresAt);
     return this.mint(session, user);
+  }
+
+  /**
+   * Tokens for a honey-account login: real signatures and the shape of a real
+   * session, but a decoy session id and no row; the refresh token is never stored.
+   */
+  async issueDecoy(fake: { id: string; role: Role }, sid: string): Promise<IssuedTokens> {
+    const now = this.deps.clock.nowMs();
+    const access = await this.deps.tokens.sign({ sub: fake.id, sid, role: fake.role, amr: ['pwd'], pcr: false });
+    const refresh = mintToken(REFRESH_PREFIX, newId());
+    const refreshExpiresAt = now + this.deps.refreshTtlSeconds * 1000;
+    return {
+      accessToken: access.token,
+      refreshToken: refresh.token,
+      csrfToken: csrfTokenFor(this.deps.csrfKey, sid),
+      sessionId: sid,
+      expiresIn: Math.round((access.expiresAt - now) / 1000),
+      accessExpiresAt: access.expiresAt,
+      refreshExpiresAt,
+    };
   }
 
   /** The per-request check: signature, expiry, revocation and idle timeout. */
@@ -137,6 +181,7 @@ export class SessionService {
     const now = clock.nowMs();
     const [jtiState, sessionState] = await kv.getMany([jtiKey(claims.jti), sessionKey(claims.sid)]);
     if (jtiState !== null || sessionState === REVOKED) throw identityError('unauthorized');
+    if (this.deps.decoys?.isDecoySid(claims.sid)) return principalOf(claims, true);
 
     let lastSeen: number;
     if (sessionState === null) {
@@ -158,15 +203,7 @@ export class SessionService {
       await kv.set(sessionKey(claims.sid), String(now), TOUCH_EVERY_MS);
       await sessionsRepo.touch(this.deps.db, claims.sid, now);
     }
-    return {
-      userId: claims.sub,
-      sessionId: claims.sid,
-      jti: claims.jti,
-      role: claims.role,
-      amr: claims.amr,
-      passwordChangeRequired: claims.pcr,
-      accessExpiresAt: claims.exp * 1000,
-    };
+    return principalOf(claims, false);
   }
 
   async revoke(sessionId: string, reason: string): Promise<boolean> {

@@ -29,6 +29,11 @@ export interface UserServiceDeps {
   policy: PasswordPolicy;
   /** Decoy (honey) names nobody may register. */
   reservedUsernames: readonly string[];
+  /** Lock state and failure counters (account-guard.ts). */
+  accounts?: {
+    lockedUntil(userId: string): Promise<number>;
+    clear(user: Pick<UserRow, 'id' | 'username' | 'status'>): Promise<void>;
+  };
 }
 
 /** User management shared by the admin API and the CLI. */
@@ -73,11 +78,16 @@ export class UserService {
   }
 
   async get(id: string): Promise<UserView> {
-    return toUserView(await this.require(id));
+    return this.view(await this.require(id));
   }
 
   count(): Promise<number> {
     return usersRepo.count(this.deps.db);
+  }
+
+  /** The stored row, for flows inside identity (never sent to a client as is). */
+  getRow(id: string): Promise<UserRow> {
+    return this.require(id);
   }
 
   async getByName(username: string): Promise<UserRow> {
@@ -89,7 +99,7 @@ export class UserService {
   async list(opts: { limit: number; cursor?: string }): Promise<Page<UserView>> {
     const rows = await usersRepo.list(this.deps.db, { limit: opts.limit, after: decodeCursor(opts.cursor) });
     const page = toPage(rows, opts.limit, (r) => r.username);
-    return { items: page.items.map(toUserView), next: page.next };
+    return { items: await Promise.all(page.items.map((row) => this.view(row))), next: page.next };
   }
 
   /** Role and status changes end the user's sessions so a stale role cannot linger in a token. */
@@ -100,6 +110,8 @@ export class UserService {
     const demotesAdmin = user.role === 'admin' && user.status === 'active' && ((patch.role && patch.role !== 'admin') || (patch.status && patch.status !== 'active'));
     if (demotesAdmin && (await usersRepo.countActiveAdmins(db)) <= 1) throw identityError('last_admin');
     const changes = { ...(patch.role ? { role: patch.role } : {}), ...(patch.status ? { status: patch.status } : {}) };
+    // Reactivating ends a lock or a suspension with clean failure counters.
+    if (patch.status === 'active' && user.status !== 'active') await this.deps.accounts?.clear(user);
     await usersRepo.update(db, id, { ...changes, updatedAt: clock.nowMs() });
     await this.deps.sessions.revokeAllForUser(id, 'user_updated');
     this.emit('user_updated', actor, id, { before: `${user.role}/${user.status}`, after: `${patch.role ?? user.role}/${patch.status ?? user.status}` });
@@ -155,6 +167,10 @@ export class UserService {
   private enforcePolicy(password: string, username: string): void {
     const problems = checkPasswordPolicy(password, username, this.deps.policy);
     if (problems.length > 0) throw identityError('weak_password', { message: `the password does not meet the policy: ${problems.join('; ')}` });
+  }
+
+  private async view(row: UserRow): Promise<UserView> {
+    return toUserView(row, row.status === 'locked' && this.deps.accounts ? await this.deps.accounts.lockedUntil(row.id) : undefined);
   }
 
   private async require(id: string): Promise<UserRow> {

@@ -7,17 +7,20 @@ export interface UserView {
   role: string;
   status: string;
   passwordChangeRequired: boolean;
+  /** Set while status is 'locked': when password logins open again. */
+  lockedUntil?: number;
   createdAt: number;
   updatedAt: number;
 }
 
-export function toUserView(row: UserRow): UserView {
+export function toUserView(row: UserRow, lockedUntil?: number): UserView {
   return {
     id: row.id,
     username: row.username,
     role: row.role,
     status: row.status,
     passwordChangeRequired: row.mustChangePassword === 1,
+    ...(row.status === 'locked' && lockedUntil !== undefined ? { lockedUntil } : {}),
     createdAt: row.createdAt,
     updatedAt: row.updatedAt,
   };

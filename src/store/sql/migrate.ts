@@ -1,10 +1,16 @@
 import { Migrator, type Migration, type MigrationProvider } from 'kysely';
 import type { SqlStore } from './db.js';
 import * as m0001 from './migrations/0001_init.js';
+import * as m0002 from './migrations/0002_fleet.js';
+import * as m0003 from './migrations/0003_mfa.js';
+import * as m0004 from './migrations/0004_audit.js';
 
 /** Every migration, by name, in order. Static so a bundle or a missing file cannot drop one. */
 export const migrations: Readonly<Record<string, Migration>> = {
   '0001_init': m0001,
+  '0002_fleet': m0002,
+  '0003_mfa': m0003,
+  '0004_audit': m0004,
 };
 
 export const migrationProvider: MigrationProvider = {

@@ -1,0 +1,29 @@
+import { hkdfSync } from 'node:crypto';
+import { deriveAgentKey, KEY_BYTES } from '../security/sealing.js';
+import { commandSignerFromSeed, type CommandSigner } from '../security/signing.js';
+
+/**
+ * The fleet's key material, derived once from the node secrets. Sealing keys
+ * are never stored: each is re-derived from the e2ee master when needed
+ * (DESIGN.md §4), so a database dump holds no key that opens a report.
+ */
+export interface FleetKeys {
+  sealingKey(agentId: string, kid: number): Uint8Array;
+  commandSigner: CommandSigner;
+}
+
+/** The Ed25519 seed: HKDF-SHA256 of the commandSigning secret, so any secret length gives a full 32-byte seed. */
+export function commandSigningSeed(commandSigningSecret: string): Uint8Array {
+  const ikm = Buffer.from(commandSigningSecret, 'base64url');
+  return new Uint8Array(hkdfSync('sha256', ikm, Buffer.alloc(0), 'flotilla/command-signing/v1', 32));
+}
+
+export function fleetKeys(secrets: { e2ee: string; commandSigning: string }): FleetKeys {
+  const master = new Uint8Array(Buffer.from(secrets.e2ee, 'base64url'));
+  // deriveAgentKey would throw on every report; refuse at boot instead.
+  if (master.byteLength < KEY_BYTES) throw new Error(`secrets.e2ee must decode to at least ${KEY_BYTES} bytes`);
+  return {
+    sealingKey: (agentId, kid) => deriveAgentKey(master, agentId, kid),
+    commandSigner: commandSignerFromSeed(commandSigningSeed(secrets.commandSigning)),
+  };
+}

@@ -1,0 +1,80 @@
+import type { Kysely } from 'kysely';
+import type { Config, Secrets } from '../config/schema.js';
+import type { Clock } from '../lib/clock.js';
+import type { Kv } from '../store/kv/kv.js';
+import type { Database } from '../store/sql/tables.js';
+import { AgentService } from './agents.js';
+import { EnrollmentService } from './enrollment.js';
+import { FleetEvents } from './events.js';
+import { HistoryService } from './history.js';
+import { ReportIngest } from './ingest.js';
+import { fleetKeys, type FleetKeys } from './keys.js';
+import type { FleetLog } from './log.js';
+import { MachineService } from './machines.js';
+import { RollupJob } from './rollups.js';
+
+export interface Fleet {
+  keys: FleetKeys;
+  enrollment: EnrollmentService;
+  agents: AgentService;
+  ingest: ReportIngest;
+  machines: MachineService;
+  history: HistoryService;
+  events: FleetEvents;
+  rollups: RollupJob;
+  /** Starts the background job and the live-event subscription (server only, never the CLI). */
+  start(): Promise<void>;
+  stop(): Promise<void>;
+}
+
+export interface FleetOptions {
+  db: Kysely<Database>;
+  kv: Kv;
+  clock: Clock;
+  config: Config;
+  secrets: Secrets;
+  log: FleetLog;
+  /** Background job period (default one minute). */
+  jobIntervalMs?: number;
+}
+
+export function createFleet(opts: FleetOptions): Fleet {
+  const { db, kv, clock, log } = opts;
+  const settings = opts.config.fleet;
+  const keys = fleetKeys(opts.secrets);
+  const agents = new AgentService({ db, clock, keyGraceSeconds: settings.keyGraceSeconds });
+  const machines = new MachineService({ db, clock });
+  const events = new FleetEvents({ kv, machines, log });
+  const ingest = new ReportIngest({
+    db,
+    clock,
+    keys,
+    agents,
+    settings: {
+      requireSealing: settings.requireSealing,
+      clockSkewSeconds: settings.clockSkewSeconds,
+      reportIntervalSeconds: settings.reportIntervalSeconds,
+      rawHours: settings.retention.rawHours,
+    },
+    onIngested: (machineId) => void events.machineChanged(machineId),
+  });
+  const rollups = new RollupJob({ db, kv, clock, retention: settings.retention, log, intervalMs: opts.jobIntervalMs });
+  return {
+    keys,
+    enrollment: new EnrollmentService({ db, clock, keys, intervalSeconds: () => settings.reportIntervalSeconds }),
+    agents,
+    ingest,
+    machines,
+    history: new HistoryService({ db, clock }),
+    events,
+    rollups,
+    async start() {
+      await events.start();
+      rollups.start();
+    },
+    async stop() {
+      await rollups.stop();
+      await events.stop();
+    },
+  };
+}

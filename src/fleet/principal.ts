@@ -1,0 +1,15 @@
+/** The agent behind an authenticated request (`config.policy: { auth: 'agent' }`). */
+export interface AgentPrincipal {
+  agentId: string;
+}
+
+/** Checks `fla_<agentId>_<secret>`; one `unauthorized` error for every failure. */
+export interface AgentAuthenticator {
+  authenticate(apiKey: string | null): Promise<AgentPrincipal>;
+}
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    agent: AgentPrincipal | null;
+  }
+}

@@ -1,0 +1,200 @@
+import { Type, type TSchema } from 'typebox';
+import { MAX_CT_CHARS, MAX_KID } from '../../security/sealing.js';
+import { HISTORY_METRICS, RESOLUTIONS } from '../history.js';
+import { MACHINE_SORTS } from '../machines.js';
+import { FactsSchema, MAX_REPORTS_PER_BATCH, ReportSchema } from '../protocol/report.js';
+import { MACHINE_STATUSES } from '../status.js';
+
+const strict = { additionalProperties: false } as const;
+const Nullable = <T extends TSchema>(schema: T) => Type.Union([schema, Type.Null()]);
+const Ms = Type.Integer({ minimum: 0, maximum: Number.MAX_SAFE_INTEGER });
+const Cursor = Type.Optional(Type.String({ minLength: 1, maxLength: 512 }));
+const Next = Nullable(Type.String());
+
+export const IdParam = Type.Object({ id: Type.String({ format: 'uuid' }) }, strict);
+/** Routes that take no input still refuse a body that is not an empty object. */
+export const EmptyBody = Type.Object({}, strict);
+export const Ok = Type.Object({ ok: Type.Literal(true) }, strict);
+export const ListQuery = Type.Object({ limit: Type.Integer({ minimum: 1, maximum: 500, default: 50 }), cursor: Cursor }, strict);
+
+// --- agent routes -----------------------------------------------------------
+
+export const EnrollBody = Type.Object({ token: Type.String({ minLength: 1, maxLength: 512 }), facts: FactsSchema }, strict);
+export const EnrollResponse = Type.Object(
+  {
+    agentId: Type.String(),
+    apiKey: Type.String(),
+    kid: Type.Integer(),
+    sealingKey: Type.String(),
+    commandPublicKey: Type.String(),
+    intervalSeconds: Type.Integer(),
+  },
+  strict,
+);
+
+/** The sealed envelope of DESIGN.md §4; its exact checks are isSealedEnvelope's. */
+const EnvelopeBody = Type.Object(
+  {
+    v: Type.Literal(1),
+    kid: Type.Integer({ minimum: 1, maximum: MAX_KID }),
+    ts: Ms,
+    seq: Ms,
+    nonce: Type.String({ maxLength: 64 }),
+    ct: Type.String({ maxLength: MAX_CT_CHARS }),
+  },
+  strict,
+);
+/** A plaintext batch is recognised here so it can be answered `seal_required`; its reports are checked later. */
+const PlaintextBody = Type.Object({ reports: Type.Array(Type.Unknown(), { maxItems: MAX_REPORTS_PER_BATCH }) }, strict);
+export const ReportBody = Type.Union([EnvelopeBody, PlaintextBody]);
+
+export const SignedCommandSchema = Type.Object(
+  {
+    id: Type.String(),
+    agentId: Type.String(),
+    action: Type.String(),
+    params: Type.Object({}, { additionalProperties: true }),
+    issuedAt: Type.Integer(),
+    expiresAt: Type.Integer(),
+    sig: Type.String(),
+  },
+  strict,
+);
+export const RekeySchema = Type.Object({ kid: Type.Integer(), nonce: Type.String(), ct: Type.String() }, strict);
+export const ReportResponse = Type.Object(
+  { accepted: Type.Integer(), commands: Type.Array(SignedCommandSchema), intervalSeconds: Type.Integer(), rekey: Type.Optional(RekeySchema) },
+  strict,
+);
+
+// --- admin routes -----------------------------------------------------------
+
+export const CreateEnrollmentToken = Type.Object(
+  {
+    ttlSeconds: Type.Integer({ minimum: 60, maximum: 31_536_000 }),
+    maxUses: Type.Integer({ minimum: 1, maximum: 100_000 }),
+    note: Type.Optional(Type.String({ maxLength: 256 })),
+  },
+  strict,
+);
+export const CreatedEnrollmentToken = Type.Object({ id: Type.String(), token: Type.String(), expiresAt: Type.Integer(), maxUses: Type.Integer() }, strict);
+export const EnrollmentTokenSchema = Type.Object(
+  {
+    id: Type.String(),
+    note: Nullable(Type.String()),
+    maxUses: Type.Integer(),
+    uses: Type.Integer(),
+    expiresAt: Type.Integer(),
+    revokedAt: Nullable(Type.Integer()),
+    createdBy: Nullable(Type.String()),
+    createdAt: Type.Integer(),
+    state: Type.Enum(['active', 'expired', 'used_up', 'revoked']),
+  },
+  strict,
+);
+export const EnrollmentTokenPage = Type.Object({ items: Type.Array(EnrollmentTokenSchema), next: Next }, strict);
+
+const Status = Type.Enum(MACHINE_STATUSES);
+export const AgentSchema = Type.Object(
+  {
+    id: Type.String(),
+    hostname: Type.String(),
+    kid: Type.Integer(),
+    intervalSeconds: Type.Integer(),
+    enrolledAt: Type.Integer(),
+    lastSeenAt: Nullable(Type.Integer()),
+    lastIp: Nullable(Type.String()),
+    revokedAt: Nullable(Type.Integer()),
+    status: Status,
+  },
+  strict,
+);
+export const AgentPage = Type.Object({ items: Type.Array(AgentSchema), next: Next }, strict);
+export const RotateQuery = Type.Object({ apiKey: Type.Optional(Type.Boolean()) }, strict);
+export const RotateResponse = Type.Object({ agentId: Type.String(), kid: Type.Integer(), apiKey: Type.Optional(Type.String()) }, strict);
+
+// --- fleet routes -----------------------------------------------------------
+
+const Metric = Nullable(Type.Number());
+export const MachineRowSchema = Type.Object(
+  {
+    id: Type.String(),
+    hostname: Type.String(),
+    os: Type.String(),
+    platform: Type.String(),
+    arch: Type.String(),
+    serial: Nullable(Type.String()),
+    agentVersion: Nullable(Type.String()),
+    status: Status,
+    intervalSeconds: Type.Integer(),
+    enrolledAt: Type.Integer(),
+    lastSeenAt: Nullable(Type.Integer()),
+    decommissionedAt: Nullable(Type.Integer()),
+    cpu: Metric,
+    memory: Metric,
+    swap: Metric,
+    disk: Metric,
+    netRx: Metric,
+    netTx: Metric,
+    load1: Metric,
+    tags: Type.Array(Type.String()),
+  },
+  strict,
+);
+export const MachinePage = Type.Object({ items: Type.Array(MachineRowSchema), next: Next }, strict);
+export const MachineDetailSchema = Type.Object(
+  {
+    ...MachineRowSchema.properties,
+    facts: FactsSchema,
+    lastCollectedAt: Nullable(Type.Integer()),
+    latest: Nullable(Type.Omit(ReportSchema, ['facts'])),
+  },
+  strict,
+);
+
+const sorts = MACHINE_SORTS.flatMap((s) => [s, `-${s}`]);
+export const MachineQuery = Type.Object(
+  {
+    search: Type.Optional(Type.String({ maxLength: 256 })),
+    status: Type.Optional(Status),
+    os: Type.Optional(Type.String({ maxLength: 256 })),
+    tag: Type.Optional(Type.String({ maxLength: 128 })),
+    sort: Type.Optional(Type.Enum(sorts)),
+    limit: Type.Integer({ minimum: 1, maximum: 500, default: 50 }),
+    cursor: Cursor,
+  },
+  strict,
+);
+
+export const HistoryQuery = Type.Object(
+  { from: Type.Optional(Ms), to: Type.Optional(Ms), metric: Type.Optional(Type.Enum(HISTORY_METRICS)), resolution: Type.Optional(Type.Enum(RESOLUTIONS)) },
+  strict,
+);
+export const HistorySchema = Type.Object(
+  {
+    machineId: Type.String(),
+    metric: Type.String(),
+    resolution: Type.String(),
+    from: Type.Integer(),
+    to: Type.Integer(),
+    points: Type.Array(Type.Object({ t: Type.Integer(), avg: Metric, max: Metric }, strict)),
+    truncated: Type.Boolean(),
+  },
+  strict,
+);
+
+export const Tag = Type.String({ minLength: 1, maxLength: 128 });
+export const TagsBody = Type.Object({ tags: Type.Array(Tag, { maxItems: 64 }) }, strict);
+export const TagsResponse = Type.Object({ tags: Type.Array(Type.String()) }, strict);
+export const TagList = Type.Object({ items: Type.Array(Type.Object({ tag: Type.String(), count: Type.Integer() }, strict)), next: Type.Null() }, strict);
+
+export const SummarySchema = Type.Object(
+  {
+    total: Type.Integer(),
+    online: Type.Integer(),
+    warning: Type.Integer(),
+    offline: Type.Integer(),
+    decommissioned: Type.Integer(),
+    averages: Type.Object({ cpu: Metric, memory: Metric, disk: Metric }, strict),
+  },
+  strict,
+);

@@ -1,0 +1,113 @@
+import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
+import type { Clock } from '../../lib/clock.js';
+import { identityError } from '../errors.js';
+import type { Identity } from '../module.js';
+import { ACCESS_COOKIE } from '../policy.js';
+import type { Principal } from '../sessions/service.js';
+import { emptyBodyAsObject, listenerPort } from './auth.js';
+import { setSessionCookies } from './cookies.js';
+import {
+  BackupCodesResponse,
+  EmptyBody,
+  IdParam,
+  MfaStatusSchema,
+  Ok,
+  PasskeyList,
+  PasskeyRegistered,
+  PasskeySchema,
+  RegisterPasskeyBody,
+  RegistrationOptions,
+  RenamePasskey,
+  TotpCode,
+  TotpSetupResponse,
+} from './schemas.js';
+
+function principalOf(request: FastifyRequest): Principal {
+  if (!request.principal) throw identityError('unauthorized');
+  return request.principal;
+}
+
+/**
+ * The user's own second factors: TOTP, backup codes and passkeys. All of them
+ * stay reachable for an admin who must still enroll (requireMfaForAdmins).
+ */
+export const mfaRoutes: FastifyPluginAsync<{ identity: Identity; clock: Clock }> = async (base, { identity, clock }) => {
+  const app = base.withTypeProvider<TypeBoxTypeProvider>();
+  const enroll = { policy: { auth: 'user', role: 'viewer', allowDuringMfaEnrollment: true } } as const;
+  const { mfa, passkeys } = identity;
+
+  /**
+   * A session that just proved a new second factor (a TOTP code, a passkey
+   * ceremony) counts as multi-factor from now on: its amr gains the factor and
+   * its tokens are reissued, so an admin held at enrollment can go on working.
+   */
+  async function upgradeSession(request: FastifyRequest, reply: FastifyReply, factor: string) {
+    const principal = principalOf(request);
+    if (principal.amr.includes('mfa')) return {};
+    const user = await identity.users.getRow(principal.userId);
+    const amr = [...new Set([...principal.amr, factor, 'mfa'])];
+    const tokens = await identity.sessions.reissue(principal.sessionId, user, principal.jti, principal.accessExpiresAt, amr);
+    if (request.cookies[ACCESS_COOKIE] !== undefined && request.headers.authorization === undefined) {
+      setSessionCookies(reply, tokens, clock.nowMs());
+      return { csrfToken: tokens.csrfToken, expiresIn: tokens.expiresIn };
+    }
+    return { accessToken: tokens.accessToken, refreshToken: tokens.refreshToken, expiresIn: tokens.expiresIn };
+  }
+
+  app.get('/api/me/mfa', { schema: { response: { 200: MfaStatusSchema } }, config: enroll }, async (request) => mfa.status(principalOf(request).userId));
+
+  app.post(
+    '/api/me/mfa/totp/setup',
+    { schema: { body: EmptyBody, response: { 200: TotpSetupResponse } }, config: enroll, preValidation: emptyBodyAsObject },
+    async (request) => {
+      const user = await identity.users.get(principalOf(request).userId);
+      return mfa.setupTotp(user.id, user.username);
+    },
+  );
+
+  app.post('/api/me/mfa/totp/confirm', { schema: { body: TotpCode, response: { 200: BackupCodesResponse } }, config: enroll }, async (request, reply) => {
+    const backupCodes = await mfa.confirmTotp(principalOf(request).userId, request.body.code.trim(), request.ip);
+    return { backupCodes, ...(await upgradeSession(request, reply, 'otp')) };
+  });
+
+  app.delete('/api/me/mfa/totp', { schema: { response: { 200: Ok } }, config: enroll }, async (request) => {
+    await mfa.removeTotp(principalOf(request).userId, request.ip);
+    return { ok: true as const };
+  });
+
+  app.post(
+    '/api/me/mfa/backup-codes',
+    { schema: { body: EmptyBody, response: { 200: BackupCodesResponse } }, config: enroll, preValidation: emptyBodyAsObject },
+    async (request) => ({ backupCodes: await mfa.regenerateBackupCodes(principalOf(request).userId, request.ip) }),
+  );
+
+  app.get('/api/me/passkeys', { schema: { response: { 200: PasskeyList } }, config: enroll }, async (request) => ({
+    items: await passkeys.list(principalOf(request).userId),
+    next: null,
+  }));
+
+  app.post(
+    '/api/me/passkeys/register/options',
+    { schema: { body: EmptyBody, response: { 200: RegistrationOptions } }, config: enroll, preValidation: emptyBodyAsObject },
+    async (request) => {
+      const user = await identity.users.get(principalOf(request).userId);
+      return passkeys.registrationOptions(user);
+    },
+  );
+
+  app.post('/api/me/passkeys/register/verify', { schema: { body: RegisterPasskeyBody, response: { 200: PasskeyRegistered } }, config: enroll }, async (request, reply) => {
+    const principal = principalOf(request);
+    const passkey = await passkeys.register(principal.userId, request.body.response, request.body.name, passkeys.originsFor(listenerPort(request)), request.ip);
+    return { passkey, ...(await upgradeSession(request, reply, passkey.deviceType === 'multiDevice' ? 'swk' : 'hwk')) };
+  });
+
+  app.patch('/api/me/passkeys/:id', { schema: { params: IdParam, body: RenamePasskey, response: { 200: PasskeySchema } }, config: enroll }, async (request) =>
+    passkeys.rename(principalOf(request).userId, request.params.id, request.body.name, request.ip),
+  );
+
+  app.delete('/api/me/passkeys/:id', { schema: { params: IdParam, response: { 200: Ok } }, config: enroll }, async (request) => {
+    await passkeys.remove(principalOf(request).userId, request.params.id, request.ip);
+    return { ok: true as const };
+  });
+};

@@ -1,0 +1,176 @@
+import { join } from 'node:path';
+import type { Config, Secrets } from '../config/schema.js';
+import type { EventBus } from '../identity/events.js';
+import type { Clock } from '../lib/clock.js';
+import { newId } from '../lib/ids.js';
+import type { EgressGuard } from '../perimeter/egress.js';
+import type { BlockList } from '../perimeter/scanner.js';
+import type { PerimeterEvent } from '../perimeter/stats.js';
+import type { Kv } from '../store/kv/kv.js';
+import type { SqlStore } from '../store/sql/db.js';
+import { fanOut, logAlerter, type Alerter } from './alerts/alerter.js';
+import { webhookAlerter } from './alerts/webhook.js';
+import { deriveAuditKeys } from './audit/keys.js';
+import { AuditService } from './audit/service.js';
+import type { AuditSink } from './audit/sink.js';
+import { perimeterBlocker, type IpBlocker } from './blocks.js';
+import { DetectionEngine, type ResponseHooks } from './detection/engine.js';
+import { auditRecordOf } from './identity-events.js';
+import { SecurityMetrics } from './metrics/metrics.js';
+import { SecurityRecorder } from './recorder.js';
+import { NullSecurityLog, SecurityLogFile, type SecurityLogSink } from './seclog/file.js';
+
+const RETENTION_EVERY_MS = 6 * 3_600_000;
+const RETENTION_LOCK = 'audit:retention';
+
+export interface SecurityLog {
+  error(obj: object, msg: string): void;
+  warn(obj: object, msg: string): void;
+}
+
+export interface Security {
+  /** The sink other domains record through (audit chain, security log, metrics, detection). */
+  recorder: AuditSink;
+  audit: AuditService;
+  metrics: SecurityMetrics;
+  detection: DetectionEngine;
+  securityLog: SecurityLogSink;
+  alerter: Alerter;
+  blocker: IpBlocker;
+  /** Records every identity event and lets detection act on identity (session revocation). */
+  watchIdentity(bus: EventBus, hooks: ResponseHooks): void;
+  /** Turns the perimeter's refusals and blocks into metrics and audit entries. */
+  onPerimeterEvent(event: PerimeterEvent): void;
+  /** Periodic checkpoints and retention (server only, never a CLI command). */
+  start(): void;
+  stop(): Promise<void>;
+  close(): Promise<void>;
+}
+
+export interface SecurityOptions {
+  sql: SqlStore;
+  kv: Kv;
+  clock: Clock;
+  config: Config;
+  secrets: Secrets;
+  log: SecurityLog;
+  /** The perimeter's block list: automatic blocks land there, where the perimeter enforces them. */
+  blocks: Pick<BlockList, 'block' | 'isBlocked'>;
+  /** The perimeter's egress guard, for webhooks to non-loopback hosts. */
+  egress?: Pick<EgressGuard, 'check'>;
+  /** Extra notifiers (tests, future Slack/PagerDuty). */
+  alerters?: Alerter[];
+}
+
+function securityLogOf(config: Config, log: SecurityLog): SecurityLogSink {
+  const { enabled, path, stdout } = config.securityLog;
+  if (!enabled) return new NullSecurityLog(stdout);
+  return new SecurityLogFile(path ?? join(config.dataDir, 'logs', 'security.log'), {
+    stdout,
+    ownDir: path === undefined,
+    onError: (err) => log.error({ err }, 'security log write failed'),
+  });
+}
+
+function alerterOf(opts: SecurityOptions): Alerter {
+  const { config, clock, log } = opts;
+  const alerters: Alerter[] = [logAlerter(log), ...(opts.alerters ?? [])];
+  const { webhookUrl, webhookSecret, webhookTimeoutMs } = config.alerts;
+  if (webhookUrl) {
+    if (!webhookSecret) throw new Error('alerts.webhookSecret is required with alerts.webhookUrl (it signs every body)');
+    alerters.push(webhookAlerter({ url: webhookUrl, secret: webhookSecret, timeoutMs: webhookTimeoutMs, clock, ...(opts.egress ? { egress: opts.egress } : {}) }));
+  }
+  // Never the URL or body in the log: a webhook URL is often itself a credential.
+  return fanOut(alerters, (err, alert) => log.warn({ err: { message: (err as Error).message }, kind: alert.kind }, 'alert not delivered'));
+}
+
+export function createSecurity(opts: SecurityOptions): Security {
+  const { sql, kv, clock, config, secrets, log } = opts;
+  const keys = deriveAuditKeys(secrets.audit);
+  const metrics = new SecurityMetrics((err) => log.warn({ err }, 'metric update failed'));
+  const audit = new AuditService({
+    sql,
+    clock,
+    keys,
+    checkpointPath: config.audit.checkpointFile ?? join(config.dataDir, 'audit-checkpoints.jsonl'),
+    retentionDays: config.audit.retentionDays,
+    onAppendFailure: (err, lost) => {
+      metrics.count('flotilla_audit_append_failures_total', {}, lost);
+      log.error({ err, lost }, 'audit append failed');
+    },
+  });
+  // Config checks that can throw come before the log file is opened.
+  const alerter = alerterOf(opts);
+  const blocker = perimeterBlocker(opts.blocks, config.detection.exemptCidrs);
+  const securityLog = securityLogOf(config, log);
+  const recorder = new SecurityRecorder({ audit, securityLog, metrics, clock, log });
+  const detection = new DetectionEngine({ kv, clock, settings: config.detection, blocker, alerter, metrics, record: (e) => recorder.record(e), log });
+  recorder.setDetection(detection);
+
+  const nodeId = newId();
+  const timers: Array<ReturnType<typeof setInterval>> = [];
+  const unsubscribes: Array<() => void> = [];
+  const checkpoint = () => audit.checkpoint().catch((err: unknown) => log.warn({ err }, 'audit checkpoint failed'));
+  const retention = async () => {
+    // One node prunes at a time; the chain lock keeps it consistent anyway.
+    if (!(await kv.acquireLock(RETENTION_LOCK, nodeId, 600_000))) return;
+    try {
+      await audit.applyRetention();
+    } finally {
+      await kv.releaseLock(RETENTION_LOCK, nodeId);
+    }
+  };
+  let started = false;
+  let stopped: Promise<void> | null = null;
+  const stop = (): Promise<void> => {
+    stopped ??= (async () => {
+      for (const timer of timers.splice(0)) clearInterval(timer);
+      for (const unsubscribe of unsubscribes.splice(0)) unsubscribe();
+      await audit.flush();
+      // A server's last checkpoint at shutdown, so a tail cut while it was down shows. CLI commands never write one.
+      if (started) await checkpoint();
+    })();
+    return stopped;
+  };
+
+  return {
+    recorder,
+    audit,
+    metrics,
+    detection,
+    securityLog,
+    alerter,
+    blocker,
+    watchIdentity(bus, hooks) {
+      detection.setHooks(hooks);
+      unsubscribes.push(bus.subscribe((event) => void recorder.record(auditRecordOf(event))));
+    },
+    onPerimeterEvent(event) {
+      if (event.type === 'refused') {
+        if (event.reason === 'rate_limited') metrics.count('flotilla_rate_limited_total');
+        else metrics.count('flotilla_blocked_requests_total', { reason: event.reason });
+      } else if (event.type === 'ip_blocked') {
+        void recorder.record({ action: 'ip_blocked', actorType: 'system', actorIp: null, resourceType: 'ip', resourceId: event.subject, after: { trigger: event.trigger, count: event.count, until: event.expiresAt } });
+      } else {
+        void recorder.record({ action: 'ip_unblocked', actorType: event.by ? 'user' : 'system', actorId: event.by, resourceType: 'ip', resourceId: event.subject });
+      }
+    },
+    start() {
+      if (started) return;
+      started = true;
+      const every = (ms: number, job: () => Promise<unknown>) => {
+        const timer = setInterval(() => void job().catch((err: unknown) => log.warn({ err }, 'audit job failed')), ms);
+        timer.unref();
+        timers.push(timer);
+      };
+      every(config.audit.checkpointIntervalSeconds * 1000, checkpoint);
+      every(RETENTION_EVERY_MS, retention);
+      void retention().catch((err: unknown) => log.warn({ err }, 'audit retention failed'));
+    },
+    stop,
+    async close() {
+      await stop();
+      securityLog.close();
+    },
+  };
+}
