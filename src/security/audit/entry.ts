@@ -28,6 +28,22 @@ export interface AuditEntry {
 
 export type UnhashedEntry = Omit<AuditEntry, 'hash'>;
 
+/** The plain columns of a stored row, shared by verification, listing and export. */
+export function rowScalars(row: AuditRow) {
+  return {
+    seq: Number(row.seq),
+    ts: Number(row.ts),
+    actorType: row.actorType,
+    actorId: row.actorId,
+    actorIp: row.actorIp,
+    action: row.action,
+    resourceType: row.resourceType,
+    resourceId: row.resourceId,
+    success: row.success === 1,
+    error: row.error,
+  };
+}
+
 /** hash = HMAC-SHA256(key, prevHash ‖ canonical(entry without hash)), hex. */
 export function chainHash(key: Uint8Array, entry: UnhashedEntry): string {
   const body: UnhashedEntry = {
@@ -86,18 +102,9 @@ export function fromRow(row: AuditRow): AuditEntry | null {
   const after = parseCanonical(row.after);
   if (!before.ok || !after.ok || (row.success !== 0 && row.success !== 1)) return null;
   return {
-    seq: Number(row.seq),
-    ts: Number(row.ts),
-    actorType: row.actorType,
-    actorId: row.actorId,
-    actorIp: row.actorIp,
-    action: row.action,
-    resourceType: row.resourceType,
-    resourceId: row.resourceId,
+    ...rowScalars(row),
     before: before.value,
     after: after.value,
-    success: row.success === 1,
-    error: row.error,
     prevHash: row.prevHash,
     hash: row.hash,
   };

@@ -1,6 +1,6 @@
 import type { Kysely } from 'kysely';
 import type { Database } from '../../store/sql/tables.js';
-import type { AuditRow } from './entry.js';
+import { rowScalars, type AuditRow } from './entry.js';
 import { batchesInOrder, type AuditFilter } from './query.js';
 
 export type ExportFormat = 'csv' | 'json';
@@ -42,22 +42,7 @@ function csvLine(row: AuditRow): string {
 
 /** The entry as exported in JSON: before/after as the stored canonical text, so an archive can be re-verified byte for byte. */
 function jsonEntry(row: AuditRow): string {
-  return JSON.stringify({
-    seq: Number(row.seq),
-    ts: Number(row.ts),
-    actorType: row.actorType,
-    actorId: row.actorId,
-    actorIp: row.actorIp,
-    action: row.action,
-    resourceType: row.resourceType,
-    resourceId: row.resourceId,
-    before: row.before,
-    after: row.after,
-    success: row.success === 1,
-    error: row.error,
-    prevHash: row.prevHash,
-    hash: row.hash,
-  });
+  return JSON.stringify({ ...rowScalars(row), before: row.before, after: row.after, prevHash: row.prevHash, hash: row.hash });
 }
 
 /** Streams the (filtered) log oldest first, one batch in memory at a time. */

@@ -4,7 +4,7 @@ import type { SqlStore } from '../../store/sql/db.js';
 import { securityError } from '../errors.js';
 import type { PendingEntry } from './chain.js';
 import { CheckpointFile, type SignedMark } from './checkpoints.js';
-import type { AuditRow } from './entry.js';
+import { rowScalars, type AuditEntry, type AuditRow } from './entry.js';
 import { exportAudit, type ExportFormat } from './export.js';
 import type { AuditKeys } from './keys.js';
 import { newestFirst, type AuditFilter } from './query.js';
@@ -13,20 +13,7 @@ import { verifyChain, type VerifyResult } from './verify.js';
 import { AuditWriter } from './writer.js';
 
 /** An entry as admins list it: the chain's hashes stay out of the API (export carries them). */
-export interface AuditView {
-  seq: number;
-  ts: number;
-  actorType: string;
-  actorId: string | null;
-  actorIp: string | null;
-  action: string;
-  resourceType: string | null;
-  resourceId: string | null;
-  before: unknown;
-  after: unknown;
-  success: boolean;
-  error: string | null;
-}
+export type AuditView = Omit<AuditEntry, 'prevHash' | 'hash'>;
 
 function parseStored(text: string | null): unknown {
   if (text === null) return null;
@@ -38,20 +25,7 @@ function parseStored(text: string | null): unknown {
 }
 
 export function auditView(row: AuditRow): AuditView {
-  return {
-    seq: Number(row.seq),
-    ts: Number(row.ts),
-    actorType: row.actorType,
-    actorId: row.actorId,
-    actorIp: row.actorIp,
-    action: row.action,
-    resourceType: row.resourceType,
-    resourceId: row.resourceId,
-    before: parseStored(row.before),
-    after: parseStored(row.after),
-    success: row.success === 1,
-    error: row.error,
-  };
+  return { ...rowScalars(row), before: parseStored(row.before), after: parseStored(row.after) };
 }
 
 export interface AuditServiceDeps {
