@@ -7,7 +7,7 @@ export async function signIn(page: Page, username: string, password: string): Pr
   await page.getByRole('heading', { name: 'Sign in' }).waitFor();
   await page.getByLabel('Username').fill(username);
   await page.getByLabel('Password', { exact: true }).fill(password);
-  await page.getByRole('button', { name: 'Sign in' }).click();
+  await page.getByRole('button', { name: 'Sign in', exact: true }).click();
 }
 
 export async function changeFirstPassword(page: Page, current: string, next: string): Promise<void> {

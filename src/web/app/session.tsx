@@ -2,6 +2,7 @@ import { createContext, useCallback, useContext, useEffect, useMemo, useRef, use
 import { api, ApiError, csrfToken, forgetSession, get, mfaEnrollmentRequired, refreshSession, rememberCsrfToken, sessionEnded, tokensRenewed } from '../api/client.js';
 import type { DashboardSettings, LoginAnswer, LoginSuccess, PasswordChanged, Role, User } from '../api/types.js';
 import { useIdleTimeout } from '../lib/idle.js';
+import { authenticateWithPasskey } from '../lib/webauthn.js';
 
 /** The access token lives 30 minutes; renew it a little before that. */
 const DEFAULT_ACCESS_SECONDS = 1800;
@@ -180,8 +181,6 @@ export function SessionProvider({ children }: { children: ReactNode }) {
         signedIn({ ...success.user, passwordChangeRequired: success.passwordChangeRequired }, success.csrfToken);
       },
       async passkeyLogin(ticket) {
-        // Loaded with the WebAuthn library only when someone uses a passkey.
-        const { authenticateWithPasskey } = await import('../lib/webauthn.js');
         const success = await authenticateWithPasskey<LoginSuccess>(ticket);
         signedIn({ ...success.user, passwordChangeRequired: success.passwordChangeRequired }, success.csrfToken);
       },

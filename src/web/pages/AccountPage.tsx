@@ -8,6 +8,7 @@ import { BackupCodes, TotpSetup } from '../components/TotpSetup.js';
 import { Empty, ErrorState, Loading, Notice } from '../components/States.js';
 import { dateTime } from '../lib/format.js';
 import { useResource } from '../lib/useResource.js';
+import { PasskeysCard } from './account/PasskeysCard.js';
 
 /** A short description of a browser from its user agent; shown as text. */
 function deviceOf(userAgent: string | null): string {
@@ -167,6 +168,7 @@ export function AccountPage() {
         <Sessions />
       </div>
       <TwoStep />
+      <PasskeysCard />
     </section>
   );
 }

@@ -91,7 +91,7 @@ export function LoginPage({ notice }: { notice: string | null }) {
   };
 
   /** Passwordless without a ticket; the second step of a password sign-in with one. */
-  const usePasskey = async (ticket?: string) => {
+  const signInWithPasskey = async (ticket?: string) => {
     setBusy(true);
     setError(null);
     try {
@@ -129,7 +129,7 @@ export function LoginPage({ notice }: { notice: string | null }) {
               {busy ? 'Signing in…' : 'Sign in'}
             </button>
             <div className="form-links">
-              <button type="button" className="button-link" disabled={busy} onClick={() => void usePasskey()}>
+              <button type="button" className="button-link" disabled={busy} onClick={() => void signInWithPasskey()}>
                 Sign in with a passkey
               </button>
             </div>
@@ -163,7 +163,7 @@ export function LoginPage({ notice }: { notice: string | null }) {
             )}
             <div className="form-links">
               {mfa.methods.includes('webauthn') && (
-                <button type="button" className={codes ? 'button-link' : 'button-primary'} disabled={busy} onClick={() => void usePasskey(mfa.ticket)}>
+                <button type="button" className={codes ? 'button-link' : 'button-primary'} disabled={busy} onClick={() => void signInWithPasskey(mfa.ticket)}>
                   Use a passkey
                 </button>
               )}
