@@ -1,11 +1,10 @@
 import bcrypt from 'bcryptjs';
-import { randomBytes } from 'node:crypto';
 import http from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { legacySha256 } from '../../src/identity/passwords/legacy.js';
 import { newId } from '../../src/lib/ids.js';
 import { findOnPath, startRedis } from '../harness/services.js';
-import { startTestServer, type TestServer } from '../harness/server.js';
+import { clusterSecretsEnv, startTestServer, type TestServer } from '../harness/server.js';
 
 function plainGet(port: number, path: string, host = 'localhost'): Promise<{ status: number; location: string | undefined; body: string }> {
   return new Promise((resolve, reject) => {
@@ -49,7 +48,7 @@ describe('health, readiness and the plain-HTTP port', () => {
 describe.skipIf(!findOnPath('redis-server'))('readiness follows the KV', () => {
   it('answers 503 naming the KV when Redis goes away', async () => {
     const redis = await startRedis(findOnPath('redis-server') ?? '');
-    const t = await startTestServer({ mode: 'embedded', env: { REDIS_URL: redis.url, ...clusterSecrets() } });
+    const t = await startTestServer({ mode: 'embedded', env: { REDIS_URL: redis.url, ...clusterSecretsEnv() } });
     try {
       expect((await t.client().get('/readyz')).status).toBe(200);
       await redis.stop();
@@ -63,11 +62,6 @@ describe.skipIf(!findOnPath('redis-server'))('readiness follows the KV', () => {
     }
   });
 });
-
-function clusterSecrets(): Record<string, string> {
-  const s = () => randomBytes(32).toString('base64url');
-  return Object.fromEntries(['JWT', 'E2EE', 'DB', 'AUDIT', 'COMMAND_SIGNING', 'CLUSTER', 'PEPPER'].map((n) => [`FLOTILLA_SECRETS_${n}`, s()]));
-}
 
 describe('legacy password hashes from the server Flotilla replaces', () => {
   let t: TestServer;

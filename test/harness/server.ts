@@ -32,7 +32,11 @@ export function modes(): Array<{ mode: Mode; available: boolean }> {
   ];
 }
 
-const secret = () => randomBytes(32).toString('base64url');
+/** Every secret as an environment variable: cluster mode (a database or Redis URL) generates none. */
+export function clusterSecretsEnv(): Record<string, string> {
+  const names = ['JWT', 'E2EE', 'DB', 'AUDIT', 'COMMAND_SIGNING', 'CLUSTER', 'PEPPER'];
+  return Object.fromEntries(names.map((name) => [`FLOTILLA_SECRETS_${name}`, randomBytes(32).toString('base64url')]));
+}
 
 /**
  * Every test client is 127.0.0.1, so the per-IP limits and scanner blocking
@@ -66,8 +70,7 @@ export async function startTestServer(opts: { mode?: Mode; env?: Record<string, 
     env.DATABASE_URL = database.url;
     env.REDIS_URL = inject('redisUrl') ?? '';
     env.FLOTILLA_REDIS_PREFIX = `e2e:${randomBytes(6).toString('hex')}:`;
-    for (const name of ['JWT', 'E2EE', 'DB', 'AUDIT', 'COMMAND_SIGNING', 'CLUSTER']) env[`FLOTILLA_SECRETS_${name}`] = secret();
-    env.FLOTILLA_SECRETS_PEPPER = secret();
+    Object.assign(env, clusterSecretsEnv());
   }
   const config = await loadConfig({ env, overrides: { dataDir, server: { host: '127.0.0.1', port: 0 } } });
   const printed: string[] = [];

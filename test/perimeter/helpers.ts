@@ -10,7 +10,7 @@ import { buildApp } from '../../src/server/app.js';
 import { createLogger } from '../../src/server/logger.js';
 import { openServices, type Services } from '../../src/server/services.js';
 import { CONTENT_SECURITY_POLICY } from '../../src/perimeter/headers.js';
-import { RELAXED_PERIMETER_ENV } from '../harness/server.js';
+import { clusterSecretsEnv, RELAXED_PERIMETER_ENV } from '../harness/server.js';
 
 /** The product defaults, passed explicitly because the shared harness relaxes them for other suites. */
 export const SECURE_PERIMETER_ENV: Readonly<Record<string, string>> = {
@@ -24,12 +24,7 @@ export const SECURE_PERIMETER_ENV: Readonly<Record<string, string>> = {
 
 /** Shared Redis under a fresh prefix; embedded mode then needs its secrets supplied, as in a cluster. */
 export function redisEnv(prefix = `perimeter:${randomBytes(6).toString('hex')}:`, url = inject('redisUrl') ?? ''): Record<string, string> {
-  const secret = () => randomBytes(32).toString('base64url');
-  return {
-    REDIS_URL: url,
-    FLOTILLA_REDIS_PREFIX: prefix,
-    ...Object.fromEntries(['JWT', 'E2EE', 'DB', 'AUDIT', 'COMMAND_SIGNING', 'CLUSTER', 'PEPPER'].map((n) => [`FLOTILLA_SECRETS_${n}`, secret()])),
-  };
+  return { REDIS_URL: url, FLOTILLA_REDIS_PREFIX: prefix, ...clusterSecretsEnv() };
 }
 
 export const kvBackends = () => [

@@ -11,6 +11,7 @@ import { startServer, type RunningServer } from '../../src/server/start.js';
 import { createDb } from '../../src/store/sql/db.js';
 import { migrateToLatest } from '../../src/store/sql/migrate.js';
 import { createPostgresDatabase } from '../harness/backends.js';
+import { clusterSecretsEnv } from '../harness/server.js';
 import { auditFixture } from './helpers.js';
 
 const WORKER = fileURLToPath(new URL('./fixtures/append-worker.ts', import.meta.url));
@@ -58,8 +59,8 @@ describe.skipIf(inject('databaseUrl') === null)('appends from two server instanc
     const database = await createPostgresDatabase();
     const servers: RunningServer[] = [];
     try {
-      const env: Record<string, string> = { DATABASE_URL: database.url, FLOTILLA_SECRETS_PEPPER: secret() };
-      for (const name of ['JWT', 'E2EE', 'DB', 'AUDIT', 'COMMAND_SIGNING', 'CLUSTER']) env[`FLOTILLA_SECRETS_${name}`] = secret();
+      // Both nodes get the same secrets, as a cluster must.
+      const env: Record<string, string> = { DATABASE_URL: database.url, ...clusterSecretsEnv() };
       for (const node of ['a', 'b']) {
         const config = await loadConfig({ env, overrides: { dataDir: tempDir(`flotilla-node-${node}-`), server: { host: '127.0.0.1', port: 0 } } });
         servers.push(await startServer(config, { print: () => undefined, log: createLogger('silent') }));

@@ -3,7 +3,7 @@ import { describeError, get } from '../../api/client.js';
 import type { AuditEntry, VerifyResult } from '../../api/security.js';
 import { Empty, ErrorState, Loading, Notice } from '../../components/States.js';
 import { dateTime } from '../../lib/format.js';
-import { useCursorList } from '../../lib/useCursorList.js';
+import { usePagedList } from '../../lib/usePagedList.js';
 
 interface Filters {
   action: string;
@@ -76,7 +76,7 @@ export function AuditPage() {
   const id = useId();
   const [draft, setDraft] = useState<Filters>(NO_FILTERS);
   const [filters, setFilters] = useState<Filters>(NO_FILTERS);
-  const list = useCursorList<AuditEntry>('/api/admin/audit', queryOf(filters));
+  const list = usePagedList<AuditEntry>('/api/admin/audit', { query: queryOf(filters), pageSize: 50 });
 
   const apply = (event: FormEvent) => {
     event.preventDefault();

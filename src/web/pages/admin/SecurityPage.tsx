@@ -5,7 +5,7 @@ import type { Page } from '../../api/types.js';
 import { ConfirmButton } from '../../components/ConfirmButton.js';
 import { Empty, ErrorState, Loading, Notice } from '../../components/States.js';
 import { dateTime } from '../../lib/format.js';
-import { useCursorList } from '../../lib/useCursorList.js';
+import { usePagedList } from '../../lib/usePagedList.js';
 import { useResource } from '../../lib/useResource.js';
 
 const REASONS: Record<IpBlock['reason'], string> = { not_found: 'Scanning (many 404s)', auth_failures: 'Repeated failed sign-ins' };
@@ -78,7 +78,7 @@ function Blocks() {
 }
 
 function Events() {
-  const events = useCursorList<AuditEntry>('/api/admin/security/events', {});
+  const events = usePagedList<AuditEntry>('/api/admin/security/events', { pageSize: 50 });
   return (
     <div className="card">
       <div className="card-head">
