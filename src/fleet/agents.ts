@@ -54,7 +54,7 @@ export class AgentService implements AgentAuthenticator {
     // Unknown agents are compared against a dummy hash, so both paths cost the same.
     const matches = secretMatches(parsed?.secret ?? DUMMY_SECRET, row?.keyHash ?? DUMMY_HASH);
     if (!parsed || !row || !matches || row.revokedAt !== null) throw fleetError('unauthorized');
-    return { agentId: row.id };
+    return { agentId: row.id, row };
   }
 
   byId(id: string): Promise<AgentRow | undefined> {

@@ -4,7 +4,7 @@ import type { Clock } from '../lib/clock.js';
 import { isSealedEnvelope, openEnvelope, reportAad, sealRekey, type SealedEnvelope, type SealedRekey } from '../security/sealing.js';
 import type { SignedCommand } from '../security/signing.js';
 import type { Database, MachinesTable, MetricsRawTable } from '../store/sql/tables.js';
-import type { AgentRow, AgentService } from './agents.js';
+import type { AgentRow } from './agents.js';
 import { fleetError } from './errors.js';
 import type { FleetKeys } from './keys.js';
 import { factColumns, factsRecord } from './machines.js';
@@ -33,7 +33,6 @@ export interface IngestDeps {
   db: Kysely<Database>;
   clock: Clock;
   keys: FleetKeys;
-  agents: AgentService;
   settings: IngestSettings;
   /** Told after each commit; must not throw. */
   onIngested: (machineId: string) => void;
@@ -79,10 +78,10 @@ function parseBatch(value: unknown): ReportBatch {
 export class ReportIngest {
   constructor(private readonly deps: IngestDeps) {}
 
-  async ingest(agentId: string, body: unknown, ip: string | null): Promise<ReportAnswer> {
+  /** `agent` is the row its API key was just checked against (one read per report). */
+  async ingest(agent: AgentRow, body: unknown, ip: string | null): Promise<ReportAnswer> {
     const now = this.deps.clock.nowMs();
-    const agent = await this.deps.agents.byId(agentId);
-    if (!agent || agent.revokedAt !== null) throw fleetError('unauthorized');
+    if (agent.revokedAt !== null) throw fleetError('unauthorized');
     const opened = this.open(agent, body, now);
     const accepted = await this.store(agent.id, opened, ip, now);
     this.deps.onIngested(agent.id);

@@ -49,7 +49,6 @@ export function createFleet(opts: FleetOptions): Fleet {
     db,
     clock,
     keys,
-    agents,
     settings: {
       requireSealing: settings.requireSealing,
       clockSkewSeconds: settings.clockSkewSeconds,

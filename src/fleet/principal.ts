@@ -1,6 +1,10 @@
+import type { AgentRow } from './agents.js';
+
 /** The agent behind an authenticated request (`config.policy: { auth: 'agent' }`). */
 export interface AgentPrincipal {
   agentId: string;
+  /** The row the key was checked against, so the route need not read it again. */
+  row: AgentRow;
 }
 
 /** Checks `fla_<agentId>_<secret>`; one `unauthorized` error for every failure. */

@@ -169,8 +169,10 @@ describe('report ingest cost does not grow with the tables (SQLite query plans)'
       const now = clock.nowMs();
       const key = fleet.keys.sealingKey(agent.agentId, 1);
       const envelope = sealEnvelope(key, { kid: 1, ts: now, seq: 1 }, reportAad(agent.agentId, 1, now, 1), Buffer.from(JSON.stringify({ reports: [report(now), report(now - 10_000)] })));
+      const agentRow = await fleet.agents.byId(agent.agentId);
+      if (!agentRow) throw new Error('the enrolled agent has no row');
       capturing = true;
-      const answer = await fleet.ingest.ingest(agent.agentId, envelope, '127.0.0.1');
+      const answer = await fleet.ingest.ingest(agentRow, envelope, '127.0.0.1');
       capturing = false;
       expect(answer.accepted).toBe(2);
 

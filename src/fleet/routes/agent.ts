@@ -25,7 +25,7 @@ export const agentRoutes: FastifyPluginAsync<{ fleet: Fleet }> = async (base, { 
     { bodyLimit: REPORT_BODY_LIMIT, schema: { body: ReportBody, response: { 200: ReportResponse } }, config: { policy: { auth: 'agent' } } },
     async (request) => {
       if (!request.agent) throw fleetError('unauthorized');
-      return fleet.ingest.ingest(request.agent.agentId, request.body, request.ip ?? null);
+      return fleet.ingest.ingest(request.agent.row, request.body, request.ip ?? null);
     },
   );
 };
