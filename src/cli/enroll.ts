@@ -3,6 +3,7 @@ import type { EnrollmentService } from '../fleet/enrollment.js';
 import { isId } from '../lib/ids.js';
 import { createLogger } from '../server/logger.js';
 import { openServices } from '../server/services.js';
+import type { RunningServer } from '../server/start.js';
 import { CliError, configFrom, type GlobalOptions } from './context.js';
 
 const UNIT_SECONDS: Record<string, number> = { s: 1, m: 60, h: 3600, d: 86400 };
@@ -24,6 +25,23 @@ function parseUses(value: string): number {
   const uses = Number(value);
   if (!/^[0-9]{1,6}$/.test(value) || uses < 1 || uses > MAX_USES) throw new CliError(`--uses: expected an integer from 1 to ${MAX_USES}, got "${value.slice(0, 20)}"`);
   return uses;
+}
+
+/** The exact command an operator runs on a machine to enroll it. */
+export function enrollCommand(serverUrl: string, token: string, pin?: string): string {
+  return `flotilla agent enroll --server ${serverUrl} --token ${token}${pin ? ` --pin ${pin}` : ''}`;
+}
+
+/**
+ * On the first start, a token for the next few machines (24 h, 10 uses), with
+ * the command to run on each: printed once, listed and revocable like any other.
+ */
+export async function printFirstEnrollCommand(server: RunningServer, out: (line: string) => void): Promise<void> {
+  const { config, fleet } = server.services;
+  const created = await fleet.enrollment.createToken({ ttlSeconds: 86_400, maxUses: 10, note: 'first start' }, null);
+  const serverUrl = config.server.publicUrl ?? server.url;
+  const pin = server.certificate.selfSigned ? server.certificate.fingerprint : undefined;
+  out(`enroll a machine (token valid 24 h, 10 uses): ${enrollCommand(serverUrl, created.token, pin)}`);
 }
 
 async function withEnrollment<T>(opts: GlobalOptions, run: (enrollment: EnrollmentService, serverUrl: string) => Promise<T>): Promise<T> {
@@ -55,7 +73,7 @@ export function registerEnrollCommands(program: Command, out: (line: string) => 
         const created = await enrollment.createToken({ ttlSeconds, maxUses, note: opts.note ?? null }, null);
         out(`created enrollment token id=${created.id} uses=${created.maxUses} expires=${new Date(created.expiresAt).toISOString()}`);
         out(`token: ${created.token}`);
-        out(`enroll an agent with: flotilla agent enroll --server ${serverUrl} --token ${created.token}`);
+        out(`enroll an agent with: ${enrollCommand(serverUrl, created.token)}`);
       });
     });
 

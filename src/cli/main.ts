@@ -6,7 +6,8 @@ import { startServer } from '../server/start.js';
 import { CliError, configFrom, type GlobalOptions } from './context.js';
 import { registerAgentCommands } from './agent.js';
 import { registerAuditCommands } from './audit.js';
-import { registerEnrollCommands } from './enroll.js';
+import { printFirstEnrollCommand, registerEnrollCommands } from './enroll.js';
+import { localAgentEnabled, startLocalAgent, type LocalAgent } from './local-agent.js';
 import { registerUserCommands } from './user.js';
 
 export function buildProgram(out: (line: string) => void = (line) => process.stdout.write(`${line}\n`)): Command {
@@ -23,9 +24,20 @@ export function buildProgram(out: (line: string) => void = (line) => process.std
     .option('--port <port>', 'HTTPS port (default 8768)')
     .action(async (opts: { host?: string; port?: string }, cmd: Command) => {
       const config = await configFrom({ ...cmd.optsWithGlobals<GlobalOptions>(), ...opts });
-      const server = await startServer(config, { print: out });
+      let local: LocalAgent | null = null;
+      const server = await startServer(config, { print: out, onCertificateRenewed: (cert) => local?.repin(cert) });
+      if (server.firstRun) await printFirstEnrollCommand(server, out);
+      if (localAgentEnabled(config)) {
+        // The server is useful without it: a failure to enroll is logged, not fatal.
+        local = await startLocalAgent(server).catch((err: unknown) => {
+          server.services.log.error({ err: { message: (err as Error).message } }, 'local agent not started');
+          return null;
+        });
+      }
       const stop = () => {
-        void server.close().then(() => process.exit(0));
+        void (local?.stop() ?? Promise.resolve())
+          .then(() => server.close())
+          .then(() => process.exit(0));
       };
       process.once('SIGINT', stop);
       process.once('SIGTERM', stop);

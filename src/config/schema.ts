@@ -284,6 +284,12 @@ export const ConfigSchema = Type.Object(
       },
       { additionalProperties: false, default: {} },
     ),
+    /**
+     * `flotilla server` enrolls and runs an agent for its own host, so the
+     * fleet is never empty. Absent means on in embedded mode, off in cluster
+     * mode (every node would enroll its own host).
+     */
+    localAgent: Type.Optional(Type.Boolean()),
     secrets: Type.Object(
       {
         jwt: Type.Optional(Secret),

@@ -22,6 +22,8 @@ export interface RunningServer {
   /** The mutual-TLS admin listener's port, when configured. */
   adminPort: number | null;
   certificate: ServerCertificate;
+  /** True when this start created the initial admin: an empty database met for the first time. */
+  firstRun: boolean;
   close(): Promise<void>;
 }
 
@@ -30,6 +32,8 @@ export interface StartOptions {
   log?: Logger;
   /** Where one-time lines (initial password, listening line) go; stdout by default. */
   print?: (line: string) => void;
+  /** Called after a generated certificate has been renewed and is in use (the local agent re-pins). */
+  onCertificateRenewed?: (cert: ServerCertificate) => void;
 }
 
 async function certificateFor(config: Config, clock: Clock): Promise<ServerCertificate> {
@@ -85,7 +89,7 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
   };
   try {
     const certificate = await certificateFor(config, services.clock);
-    await ensureInitialAdmin(services, print);
+    const firstRun = (await ensureInitialAdmin(services, print)) !== null;
     const app = await buildApp(services, { https: tlsContextOptions(certificate) });
     closers.push(() => app.close());
     await app.listen({ host: config.server.host, port: config.server.port });
@@ -103,6 +107,7 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
           (app.server as unknown as HttpsServer).setSecureContext(tlsContextOptions(cert));
           adminListener?.renew(cert);
           log.info({ fingerprint: cert.fingerprint }, 'certificate renewed');
+          opts.onCertificateRenewed?.(cert);
         },
         onError: (err) => log.error({ err }, 'certificate renewal failed'),
       });
@@ -123,7 +128,7 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
 
     const url = `https://${displayHost(config.server.host)}:${port}`;
     print(`listening url=${url} fingerprint=${certificate.fingerprint}`);
-    return { app, services, url, port, httpPort, adminPort: adminListener?.port ?? null, certificate, close };
+    return { app, services, url, port, httpPort, adminPort: adminListener?.port ?? null, certificate, firstRun, close };
   } catch (err) {
     await close();
     throw err;

@@ -1,5 +1,5 @@
 import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { HttpsClient } from '../harness/client.js';
@@ -15,6 +15,18 @@ afterAll(() => {
   for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
 });
 
+async function waitForMachine(client: HttpsClient, name: string): Promise<{ status: string }> {
+  // Half-second polls stay far below the per-IP limit this server runs with.
+  for (let i = 0; i < 60; i++) {
+    const list = await client.get(`/api/fleet/machines?search=${encodeURIComponent(name)}`);
+    if (list.status !== 200) throw new Error(`machine list answered ${list.status}: ${list.text}`);
+    const machine = (list.json.items as Array<{ hostname: string; status: string; lastSeenAt: number | null }>).find((m) => m.hostname === name && m.lastSeenAt !== null);
+    if (machine) return machine;
+    await new Promise((r) => setTimeout(r, 500));
+  }
+  throw new Error(`machine ${name} never reported`);
+}
+
 /** Every encoding a leaked secret could take in a log line. */
 function encodings(value: string): string[] {
   const bytes = Buffer.from(value, 'base64url');
@@ -24,7 +36,10 @@ function encodings(value: string): string[] {
 describe('flotilla server, run as a process', () => {
   it('a full run at trace level never logs a generated secret, a password or a token', async () => {
     const dataDir = tempDir();
-    const server = await startCliServer(['--data-dir', dataDir, '--host', '127.0.0.1', '--port', '0'], { env: cleanEnv({ FLOTILLA_LOG_LEVEL: 'trace' }) });
+    const server = await startCliServer(['--data-dir', dataDir, '--host', '127.0.0.1', '--port', '0'], {
+      // Without an MFA requirement the password-only admin can reach the admin and fleet routes logged here.
+      env: cleanEnv({ FLOTILLA_LOG_LEVEL: 'trace', FLOTILLA_SECURITY_REQUIRE_MFA_FOR_ADMINS: 'false' }),
+    });
     const newPassword = 'Logged-Never-Password-8';
     const leaked: string[] = [];
     try {
@@ -35,14 +50,18 @@ describe('flotilla server, run as a process', () => {
       await client.post('/api/auth/login', { username: 'admin', password: 'Wrong-Password-123!' });
       await client.post('/api/auth/login', { username: 'admin', password: adminPassword });
       await client.send('POST', '/api/me/password', { currentPassword: adminPassword, newPassword });
-      await client.send('POST', '/api/admin/users', { username: 'log-test', password: 'Created-User-Pass-5', role: 'viewer' });
+      expect((await client.send('POST', '/api/admin/users', { username: 'log-test', password: 'Created-User-Pass-5', role: 'viewer' })).status).toBe(201);
       const tokens = (await client.post('/api/auth/token', { username: 'admin', password: newPassword })).json;
       await client.post('/api/auth/refresh', { refreshToken: tokens.refreshToken }, { cookies: false });
       await client.request('POST', '/api/admin/users', { raw: '{"password": "Broken-Json', headers: { 'content-type': 'application/json' } });
       await client.get('/api/nope');
+      // `npm start` shows its own host at once: the local agent enrolls and reports.
+      const local = await waitForMachine(client, hostname());
+      expect(local.status).toBe('online');
       await client.send('POST', '/api/auth/logout');
       client.close();
-      leaked.push(newPassword, 'Created-User-Pass-5', 'Wrong-Password-123!', tokens.accessToken, tokens.refreshToken);
+      const agent = JSON.parse(readFileSync(join(dataDir, 'agent', 'agent.json'), 'utf8')) as { apiKey: string; sealingKey: string };
+      leaked.push(newPassword, 'Created-User-Pass-5', 'Wrong-Password-123!', tokens.accessToken, tokens.refreshToken, agent.apiKey, agent.sealingKey);
     } finally {
       await server.stop();
     }
@@ -56,6 +75,11 @@ describe('flotilla server, run as a process', () => {
     // The one-time admin password is printed exactly once, on purpose, and nowhere else.
     const adminPassword = /initial admin password: (\S+)/.exec(output)?.[1] ?? '';
     expect(output.split(adminPassword).length - 1).toBe(1);
+    // So is the first start's enrollment command, pinned to the generated certificate.
+    const enroll = /^enroll a machine \(token valid 24 h, 10 uses\): flotilla agent enroll --server (\S+) --token (fle_\S+) --pin (\S+)$/m.exec(output);
+    expect(enroll?.[1]).toBe(server.url);
+    expect(enroll?.[3]).toBe(server.fingerprint);
+    expect(output.split(enroll?.[2] ?? '-').length - 1).toBe(1);
   });
 
   it('stops at start-up on an unknown key or a wrong type, naming the key', async () => {

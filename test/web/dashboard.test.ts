@@ -1,13 +1,15 @@
 /**
  * The dashboard in a real browser against the real server over HTTPS: sign-in
- * and the first password change, the live overview with a simulated machine
- * whose name is markup, its detail page with charts, enrollment tokens, and a
+ * and the first password change, the server's own host reported by the local
+ * agent, the live overview with a simulated machine whose name is markup, its detail page with charts, enrollment tokens, and a
  * viewer who cannot reach admin pages. Every page is checked for CSP
  * violations, uncaught errors and JavaScript dialogs, and screenshotted under
  * test-results/web/.
  */
+import { hostname } from 'node:os';
 import { afterAll, afterEach, beforeAll, describe, expect, inject, it } from 'vitest';
 import { simulateFleet } from '../../src/agent/simulate.js';
+import { startLocalAgent, type LocalAgent } from '../../src/cli/local-agent.js';
 import type { HttpsClient } from '../harness/client.js';
 import { startTestServer, STRONG_PASSWORD, type TestServer } from '../harness/server.js';
 import { chromiumAvailable, launchBrowser, type TestBrowser, type WatchedPage } from './browser.js';
@@ -35,6 +37,7 @@ describe.skipIf(!runnable)('dashboard in Chromium', () => {
   let admin: HttpsClient;
   const simulation = new AbortController();
   let simulated: Promise<unknown> = Promise.resolve();
+  let local: LocalAgent | null = null;
   const opened: WatchedPage[] = [];
   /** Every state-changing API request the main page made, and whether it carried the CSRF header. */
   const changes: Array<{ request: string; csrf: boolean }> = [];
@@ -66,6 +69,7 @@ describe.skipIf(!runnable)('dashboard in Chromium', () => {
   afterAll(async () => {
     simulation.abort();
     await simulated.catch(() => undefined);
+    await local?.stop();
     await browser?.close();
     await t?.close();
   });
@@ -102,6 +106,23 @@ describe.skipIf(!runnable)('dashboard in Chromium', () => {
 
     admin = t.client();
     expect((await admin.post('/api/auth/login', { username: 'admin', password: STRONG_PASSWORD })).status).toBe(200);
+  });
+
+  it('shows the server\'s own host, enrolled by the local agent, with charts of its real measurements', { timeout: 90_000 }, async () => {
+    // What `flotilla server` does after start-up (the harness starts the server without the CLI).
+    local = await startLocalAgent(t.server);
+    const link = w.page.getByRole('link', { name: hostname(), exact: true });
+    await link.waitFor({ timeout: 30_000 });
+    await w.screenshot('03a-overview-local-agent');
+    await link.click();
+    await w.page.getByRole('heading', { level: 1, name: hostname(), exact: true }).waitFor();
+    await w.page.getByRole('heading', { name: 'Facts' }).waitFor();
+    // Two reports, one interval (10 s by default) apart, draw the first line.
+    await w.page.waitForFunction(() => Number(document.querySelector('figure.chart')?.getAttribute('data-points') ?? 0) >= 2, undefined, { timeout: 45_000 });
+    expect(await w.page.locator('figure.chart').first().textContent()).toMatch(/CPU: latest \d/);
+    await w.screenshot('03b-machine-detail-local-agent');
+    await w.page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Overview' }).click();
+    await w.page.getByRole('heading', { name: 'Fleet overview' }).waitFor();
   });
 
   it('shows a newly enrolled machine live, with the markup in its name as plain text', async () => {
@@ -285,7 +306,7 @@ describe.skipIf(!runnable)('dashboard in Chromium', () => {
       concurrency: 32,
     });
     const total = (await admin.get('/api/fleet/summary')).json.total as number;
-    expect(total).toBe(count + 2);
+    expect(total).toBe(count + 3);
 
     const big = await open();
     const pages: string[] = [];
