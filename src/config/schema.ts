@@ -271,8 +271,54 @@ export const ConfigSchema = Type.Object(
       {
         /** Alerts are POSTed here with an HMAC-SHA256 signature; https unless loopback. */
         webhookUrl: Type.Optional(Type.String({ minLength: 1 })),
+        /** Signs every webhook body; required with webhookUrl. */
         webhookSecret: Type.Optional(secret(Type.String({ minLength: 16 }))),
+        /** Time limit of one webhook attempt. */
         webhookTimeoutMs: Type.Integer({ minimum: 100, maximum: 60000, default: 5000 }),
+        /** Slack incoming-webhook URL; the URL itself is the credential. */
+        slackWebhookUrl: Type.Optional(secret(Type.String({ minLength: 1, maxLength: 2048 }))),
+        pagerduty: Type.Object(
+          {
+            /** Events API v2 integration key; setting it turns PagerDuty on. */
+            routingKey: Type.Optional(secret(Type.String({ minLength: 1, maxLength: 128 }))),
+            /** The Events API v2 endpoint (an EU account uses events.eu.pagerduty.com). */
+            url: Type.String({ minLength: 1, default: 'https://events.pagerduty.com/v2/enqueue' }),
+          },
+          { additionalProperties: false, default: {} },
+        ),
+        /** Alert mails over SMTP with TLS required; off unless set. */
+        email: Type.Optional(
+          Type.Object(
+            {
+              /** The relay's host name (checked by the egress guard, and the name its certificate must carry). */
+              host: Type.String({ pattern: '^[A-Za-z0-9._:-]{1,253}$' }),
+              /** Submission port; 25 is refused by the egress guard. */
+              port: Type.Integer({ minimum: 1, maximum: 65535, default: 587 }),
+              /** `starttls` refuses a server without STARTTLS; `implicit` is TLS from the start (port 465). No plaintext mode. */
+              tlsMode: Type.Union([Type.Literal('starttls'), Type.Literal('implicit')], { default: 'starttls' }),
+              username: Type.Optional(Type.String({ minLength: 1, maxLength: 256 })),
+              password: Type.Optional(secret(Type.String({ minLength: 1, maxLength: 1024 }))),
+              from: Type.String({ pattern: '^[^\\s<>@]{1,64}@[^\\s<>@]{1,253}$' }),
+              to: Type.Array(Type.String({ pattern: '^[^\\s<>@]{1,64}@[^\\s<>@]{1,253}$' }), { minItems: 1, maxItems: 50 }),
+              /** PEM file of the CA(s) to trust for a relay with a private CA; default the system roots. */
+              caFile: Type.Optional(Type.String({ minLength: 1 })),
+            },
+            { additionalProperties: false },
+          ),
+        ),
+        /** Time limit of one Slack, PagerDuty or email attempt. */
+        timeoutMs: Type.Integer({ minimum: 100, maximum: 60000, default: 10000 }),
+        retry: Type.Object(
+          {
+            /** Attempts per alert and channel, the first included. */
+            attempts: Type.Integer({ minimum: 1, maximum: 10, default: 4 }),
+            /** Wait after the first failure; doubles after each, with jitter. */
+            baseDelayMs: Type.Integer({ minimum: 1, maximum: 600000, default: 2000 }),
+            /** Longest wait between two attempts. */
+            maxDelayMs: Type.Integer({ minimum: 1, maximum: 3600000, default: 60000 }),
+          },
+          { additionalProperties: false, default: {} },
+        ),
       },
       { additionalProperties: false, default: {} },
     ),

@@ -1,3 +1,5 @@
+import { readFileSync } from 'node:fs';
+import { hostname } from 'node:os';
 import { join } from 'node:path';
 import type { Config, Secrets } from '../config/schema.js';
 import type { EventBus } from '../identity/events.js';
@@ -9,10 +11,15 @@ import type { PerimeterEvent } from '../perimeter/stats.js';
 import type { Kv } from '../store/kv/kv.js';
 import type { SqlStore } from '../store/sql/db.js';
 import { fanOut, logAlerter, type Alerter } from './alerts/alerter.js';
-import { webhookAlerter } from './alerts/webhook.js';
+import type { Channel } from './alerts/channel.js';
+import { emailChannel } from './alerts/email.js';
+import { backgroundNotifier, type Notifier } from './alerts/notifier.js';
+import { pagerDutyChannel } from './alerts/pagerduty.js';
+import { slackChannel } from './alerts/slack.js';
+import { webhookChannel } from './alerts/webhook.js';
 import { deriveAuditKeys } from './audit/keys.js';
 import { AuditService } from './audit/service.js';
-import type { AuditSink } from './audit/sink.js';
+import type { AuditRecord, AuditSink } from './audit/sink.js';
 import { perimeterBlocker, type IpBlocker } from './blocks.js';
 import { DetectionEngine, type ResponseHooks } from './detection/engine.js';
 import { auditRecordOf } from './identity-events.js';
@@ -56,9 +63,9 @@ export interface SecurityOptions {
   log: SecurityLog;
   /** The perimeter's block list: automatic blocks land there, where the perimeter enforces them. */
   blocks: Pick<BlockList, 'block' | 'isBlocked'>;
-  /** The perimeter's egress guard, for webhooks to non-loopback hosts. */
-  egress?: Pick<EgressGuard, 'check'>;
-  /** Extra notifiers (tests, future Slack/PagerDuty). */
+  /** The perimeter's egress guard: every notification goes through it. */
+  egress: Pick<EgressGuard, 'check'>;
+  /** Extra notifiers (tests). */
   alerters?: Alerter[];
 }
 
@@ -72,16 +79,59 @@ function securityLogOf(config: Config, log: SecurityLog): SecurityLogSink {
   });
 }
 
-function alerterOf(opts: SecurityOptions): Alerter {
-  const { config, clock, log } = opts;
-  const alerters: Alerter[] = [logAlerter(log), ...(opts.alerters ?? [])];
-  const { webhookUrl, webhookSecret, webhookTimeoutMs } = config.alerts;
+/** The configured channels; every URL and address is checked here, at start-up. */
+function channelsOf(opts: SecurityOptions): Channel[] {
+  const { config, clock, egress } = opts;
+  const { webhookUrl, webhookSecret, webhookTimeoutMs, slackWebhookUrl, pagerduty, email, timeoutMs } = config.alerts;
+  const channels: Channel[] = [];
   if (webhookUrl) {
     if (!webhookSecret) throw new Error('alerts.webhookSecret is required with alerts.webhookUrl (it signs every body)');
-    alerters.push(webhookAlerter({ url: webhookUrl, secret: webhookSecret, timeoutMs: webhookTimeoutMs, clock, ...(opts.egress ? { egress: opts.egress } : {}) }));
+    channels.push(webhookChannel({ url: webhookUrl, secret: webhookSecret, timeoutMs: webhookTimeoutMs, clock, egress }));
   }
-  // Never the URL or body in the log: a webhook URL is often itself a credential.
-  return fanOut(alerters, (err, alert) => log.warn({ err: { message: (err as Error).message }, kind: alert.kind }, 'alert not delivered'));
+  if (slackWebhookUrl) channels.push(slackChannel({ url: slackWebhookUrl, timeoutMs, egress }));
+  if (pagerduty.routingKey) {
+    const source = config.server.publicUrl ? new URL(config.server.publicUrl).hostname : hostname();
+    channels.push(pagerDutyChannel({ routingKey: pagerduty.routingKey, url: pagerduty.url, source, timeoutMs, egress }));
+  }
+  if (email) {
+    if (email.password && !email.username) throw new Error('alerts.email.password is set without alerts.email.username');
+    const { caFile, ...smtp } = email;
+    let ca: string | undefined;
+    try {
+      ca = caFile ? readFileSync(caFile, 'utf8') : undefined;
+    } catch (err) {
+      throw new Error(`alerts.email.caFile cannot be read (${(err as NodeJS.ErrnoException).code ?? 'error'})`, { cause: err });
+    }
+    channels.push(emailChannel({ ...smtp, timeoutMs, egress, ...(ca ? { ca } : {}) }));
+  }
+  return channels;
+}
+
+/**
+ * The log always; the configured channels in the background, each outcome
+ * audited as `alert_notified` on resource `notification_channel:<name>`.
+ */
+function alerterOf(opts: SecurityOptions, record: (entry: AuditRecord) => Promise<void>): { alerter: Alerter; notifier: Notifier } {
+  const { config, log } = opts;
+  const notifier = backgroundNotifier(channelsOf(opts), {
+    retry: config.alerts.retry,
+    onOutcome: ({ channel, alert, delivered, attempts, reason }) => {
+      // Reason codes only: never a URL, key, body or the receiver's answer.
+      if (!delivered) log.warn({ channel, kind: alert.kind, attempts, reason }, 'alert not delivered');
+      void record({
+        action: 'alert_notified',
+        actorType: 'system',
+        actorId: null,
+        resourceType: 'notification_channel',
+        resourceId: channel,
+        after: { kind: alert.kind, severity: alert.severity, subject: alert.subject, count: attempts },
+        success: delivered,
+        error: reason,
+      });
+    },
+  });
+  const alerters: Alerter[] = [logAlerter(log), ...(opts.alerters ?? []), notifier];
+  return { alerter: fanOut(alerters, (err, alert) => log.warn({ err: { message: (err as Error).message }, kind: alert.kind }, 'alert not delivered')), notifier };
 }
 
 export function createSecurity(opts: SecurityOptions): Security {
@@ -100,7 +150,7 @@ export function createSecurity(opts: SecurityOptions): Security {
     },
   });
   // Config checks that can throw come before the log file is opened.
-  const alerter = alerterOf(opts);
+  const { alerter, notifier } = alerterOf(opts, (entry) => recorder.record(entry));
   const blocker = perimeterBlocker(opts.blocks, config.detection.exemptCidrs);
   const securityLog = securityLogOf(config, log);
   const recorder = new SecurityRecorder({ audit, securityLog, metrics, clock, log });
@@ -126,6 +176,8 @@ export function createSecurity(opts: SecurityOptions): Security {
     stopped ??= (async () => {
       for (const timer of timers.splice(0)) clearInterval(timer);
       for (const unsubscribe of unsubscribes.splice(0)) unsubscribe();
+      // Outcomes of deliveries still running are audited before the last flush.
+      await notifier.close();
       await audit.flush();
       // A server's last checkpoint at shutdown, so a tail cut while it was down shows. CLI commands never write one.
       if (started) await checkpoint();

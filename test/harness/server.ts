@@ -6,7 +6,7 @@ import { inject } from 'vitest';
 import { loadConfig } from '../../src/config/load.js';
 import type { Config } from '../../src/config/schema.js';
 import type { Clock } from '../../src/lib/clock.js';
-import { createLogger } from '../../src/server/logger.js';
+import { createLogger, type Logger } from '../../src/server/logger.js';
 import { startServer, type RunningServer } from '../../src/server/start.js';
 import { createPostgresDatabase } from './backends.js';
 import { HttpsClient } from './client.js';
@@ -57,7 +57,7 @@ export const RELAXED_PERIMETER_ENV: Readonly<Record<string, string>> = {
  * the in-process KV, or a fresh PostgreSQL database and the shared Redis with
  * supplied secrets (cluster mode refuses to generate them).
  */
-export async function startTestServer(opts: { mode?: Mode; env?: Record<string, string>; clock?: Clock } = {}): Promise<TestServer> {
+export async function startTestServer(opts: { mode?: Mode; env?: Record<string, string>; clock?: Clock; log?: Logger } = {}): Promise<TestServer> {
   const mode = opts.mode ?? 'embedded';
   const dataDir = mkdtempSync(join(tmpdir(), 'flotilla-e2e-'));
   const cleanups: Array<() => Promise<void> | void> = [() => rmSync(dataDir, { recursive: true, force: true })];
@@ -74,7 +74,7 @@ export async function startTestServer(opts: { mode?: Mode; env?: Record<string, 
   }
   const config = await loadConfig({ env, overrides: { dataDir, server: { host: '127.0.0.1', port: 0 } } });
   const printed: string[] = [];
-  const server = await startServer(config, { print: (line) => printed.push(line), log: createLogger('silent'), clock: opts.clock });
+  const server = await startServer(config, { print: (line) => printed.push(line), log: opts.log ?? createLogger('silent'), clock: opts.clock });
   const adminPassword = printed.find((l) => l.startsWith('initial admin password: '))?.slice('initial admin password: '.length) ?? '';
   const clients: HttpsClient[] = [];
   return {

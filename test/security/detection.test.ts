@@ -2,10 +2,8 @@ import { randomBytes } from 'node:crypto';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ManualClock } from '../../src/lib/clock.js';
-import { createEgressGuard } from '../../src/perimeter/egress.js';
-import { fanOut, type Alert, type Alerter } from '../../src/security/alerts/alerter.js';
-import { checkWebhookUrl, SIGNATURE_HEADER, TIMESTAMP_HEADER, webhookAlerter, webhookSignature } from '../../src/security/alerts/webhook.js';
+import type { Alert } from '../../src/security/alerts/alerter.js';
+import { SIGNATURE_HEADER, TIMESTAMP_HEADER, webhookSignature } from '../../src/security/alerts/webhook.js';
 import type { HttpsClient } from '../harness/client.js';
 import { adminClient, startTestServer, type TestServer } from '../harness/server.js';
 import { createEnrollmentToken, enroll, facts, report, seal } from '../fleet/agent-sim.js';
@@ -20,14 +18,14 @@ interface Received {
 }
 
 /** A webhook receiver on 127.0.0.1: the only place alerts go in tests. */
-async function receiver(status = 200): Promise<{ url: string; received: Received[]; close(): Promise<void> }> {
+async function receiver(): Promise<{ url: string; received: Received[]; close(): Promise<void> }> {
   const received: Received[] = [];
   const server = http.createServer((req, res) => {
     let body = '';
     req.on('data', (d: Buffer) => (body += d.toString()));
     req.on('end', () => {
       received.push({ body, headers: req.headers });
-      res.writeHead(status).end();
+      res.writeHead(200).end();
     });
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
@@ -57,6 +55,8 @@ describe('detection rules and responses', () => {
         FLOTILLA_SECURITY_SUSPEND_AFTER_FAILURES: '2',
         FLOTILLA_SECURITY_MAX_LOGIN_ATTEMPTS: '50',
         FLOTILLA_ALERTS_WEBHOOK_URL: hook.url,
+        // Every notification passes the egress guard: the local receiver must be allowlisted.
+        FLOTILLA_PERIMETER_EGRESS_ALLOWED_NETWORKS: '127.0.0.0/8',
         FLOTILLA_ALERTS_WEBHOOK_SECRET: WEBHOOK_SECRET,
       },
     });
@@ -171,39 +171,6 @@ describe('exempt addresses', () => {
       expect(await t.server.services.security.blocker.isBlocked('127.0.0.60')).toBe(false);
     } finally {
       await t.close();
-    }
-  });
-});
-
-describe('alert delivery', () => {
-  const clock = new ManualClock(Date.UTC(2026, 10, 26, 12));
-  const alert: Alert = { kind: 'test', severity: 'info', summary: 'a test', at: clock.nowMs(), subject: null };
-
-  it('refuses webhook URLs that would leak or leave unchecked', () => {
-    expect(() => checkWebhookUrl('http://hooks.example.com/x', true)).toThrow(/https/);
-    expect(() => checkWebhookUrl('https://user:pw@hooks.example.com/x', true)).toThrow(/credentials/);
-    expect(() => checkWebhookUrl('https://hooks.example.com/x', false)).toThrow(/egress guard/);
-    expect(checkWebhookUrl('http://127.0.0.1:9/x', false).hostname).toBe('127.0.0.1');
-  });
-
-  it('sends a non-loopback webhook only through the egress guard, which refuses private addresses before any connection', async () => {
-    const guarded = webhookAlerter({ url: 'https://10.0.0.1/hook', secret: WEBHOOK_SECRET, timeoutMs: 1000, clock, egress: createEgressGuard() });
-    await expect(guarded.send(alert)).rejects.toThrow(/refused/);
-  });
-
-  it('a failing notifier never stops the others nor throws', async () => {
-    const down = await receiver(500);
-    const got: Alert[] = [];
-    const errors: unknown[] = [];
-    const ok: Alerter = { send: async (a) => void got.push(a) };
-    try {
-      const all = fanOut([webhookAlerter({ url: down.url, secret: WEBHOOK_SECRET, timeoutMs: 1000, clock }), ok], (err) => errors.push(err));
-      await all.send(alert);
-      expect(got).toEqual([alert]);
-      expect(errors).toHaveLength(1);
-      expect(down.received).toHaveLength(1);
-    } finally {
-      await down.close();
     }
   });
 });
