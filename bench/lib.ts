@@ -1,6 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import https from 'node:https';
 import { readFileSync } from 'node:fs';
+import { totpCodeForStep, totpStepAt } from '../src/identity/mfa/totp.js';
 
 /** One benchmark figure, printed as the single-line JSON that DESIGN.md §11 asks for. */
 export interface Figure {
@@ -119,4 +120,65 @@ export function currentRssMiB(pid: number): number {
 export function percentile(values: number[], p: number): number {
   const sorted = [...values].sort((a, b) => a - b);
   return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)] ?? 0;
+}
+
+/**
+ * A bearer token for the initial admin with every admin route open: logs in,
+ * makes the required first password change, enrolls TOTP (admin routes want a
+ * second factor by default) and signs in again with one of its backup codes.
+ */
+export async function adminBearer(client: Caller, initialPassword: string, newPassword: string): Promise<string> {
+  const expect = <T extends { status: number }>(res: T, step: string): T => {
+    if (res.status !== 200) throw new Error(`admin ${step} failed: ${res.status}`);
+    return res;
+  };
+  const first = expect(await client.call('POST', '/api/auth/token', { body: { username: 'admin', password: initialPassword } }), 'login');
+  expect(await client.call('POST', '/api/me/password', { bearer: first.json.accessToken, body: { currentPassword: initialPassword, newPassword } }), 'password change');
+  // The change ends every session, this one included.
+  const bearer = expect(await client.call('POST', '/api/auth/token', { body: { username: 'admin', password: newPassword } }), 'login').json.accessToken as string;
+  const setup = expect(await client.call('POST', '/api/me/mfa/totp/setup', { bearer, body: {} }), 'TOTP setup');
+  const code = totpCodeForStep(setup.json.manualEntryKey as string, totpStepAt(Date.now()));
+  const confirmed = expect(await client.call('POST', '/api/me/mfa/totp/confirm', { bearer, body: { code } }), 'TOTP confirm');
+  const ticket = expect(await client.call('POST', '/api/auth/token', { body: { username: 'admin', password: newPassword } }), 'second login');
+  const body = { mfaTicket: ticket.json.mfaTicket as string, code: (confirmed.json.backupCodes as string[])[0] };
+  return expect(await client.call('POST', '/api/auth/token/mfa', { body }), 'second factor').json.accessToken as string;
+}
+
+export interface ChildListener {
+  child: ChildProcess;
+  port: number;
+  stop(): Promise<void>;
+}
+
+/**
+ * Runs `node <args>` (a baseline server in its own process, as the real server
+ * is) and waits for it to print `listening port=<n>` on stdout.
+ */
+export async function startChildListener(args: string[]): Promise<ChildListener> {
+  const child = spawn(process.execPath, args, { env: { PATH: process.env.PATH ?? '' }, stdio: ['ignore', 'pipe', 'inherit'] });
+  let out = '';
+  const port = await new Promise<number>((resolve, reject) => {
+    child.stdout?.on('data', (d: Buffer) => {
+      out += d.toString();
+      const match = /^listening port=(\d+)$/m.exec(out);
+      if (match) resolve(Number(match[1]));
+    });
+    child.on('exit', (code) => reject(new Error(`listener exited ${code}: ${out}`)));
+  });
+  return {
+    child,
+    port,
+    stop: () =>
+      new Promise((resolve) => {
+        if (child.exitCode !== null) return resolve();
+        child.once('exit', () => resolve());
+        child.kill('SIGTERM');
+      }),
+  };
+}
+
+/** CPU time (user + system) a process has used so far, in ms (Linux /proc; clock ticks of 10 ms). */
+export function cpuTimeMs(pid: number): number {
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.split(' ') ?? [];
+  return (Number(fields[11] ?? 0) + Number(fields[12] ?? 0)) * 10;
 }

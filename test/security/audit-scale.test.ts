@@ -3,14 +3,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
-import SqliteDatabase from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createDb, type SqlStore } from '../../src/store/sql/db.js';
 import { migrateToLatest } from '../../src/store/sql/migrate.js';
-import { chainHash, GENESIS_HASH, toRow, type AuditEntry } from '../../src/security/audit/entry.js';
 import { VERIFY_BATCH } from '../../src/security/audit/verify.js';
-import { prepareEntry } from '../../src/security/recorder.js';
-import { auditFixture, sampleRecord, type AuditFixture } from './helpers.js';
+import { auditFixture, insertChain, type AuditFixture } from './helpers.js';
 
 const ROWS = 200_000;
 const MB = 1024 * 1024;
@@ -41,24 +38,7 @@ describe('audit verification holds one batch at a time', () => {
     store = await createDb({ sqliteFile: file });
     await migrateToLatest(store);
     f = auditFixture(store);
-    // A second connection with one prepared statement in one transaction: the fastest bulk load.
-    const raw = new SqliteDatabase(file);
-    const insert = raw.prepare(
-      `insert into audit_log (seq, ts, actor_type, actor_id, actor_ip, action, resource_type, resource_id, before, after, success, error, prev_hash, hash, created_at, updated_at)
-       values (@seq, @ts, @actorType, @actorId, @actorIp, @action, @resourceType, @resourceId, @before, @after, @success, @error, @prevHash, @hash, @createdAt, @updatedAt)`,
-    );
-    const now = f.clock.nowMs();
-    const template = prepareEntry(sampleRecord(1), now);
-    raw.transaction(() => {
-      let prev = GENESIS_HASH;
-      for (let seq = 1; seq <= ROWS; seq++) {
-        const unhashed = { ...template, seq, actorId: `user-${seq % 97}`, prevHash: prev };
-        const entry: AuditEntry = { ...unhashed, hash: chainHash(f.keys.hmacKey, unhashed) };
-        insert.run(toRow(entry, now));
-        prev = entry.hash;
-      }
-    })();
-    raw.close();
+    insertChain(file, f.keys.hmacKey, ROWS, f.clock.nowMs());
   }, 120_000);
   afterAll(async () => {
     await store?.close();
