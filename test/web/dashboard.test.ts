@@ -292,9 +292,9 @@ describe.skipIf(!runnable)('dashboard in Chromium', () => {
     expect(me).toBe(401);
   });
 
-  it('keeps a large list responsive: a window of rows in the DOM, further pages fetched by cursor on scroll', { timeout: 180_000 }, async () => {
-    // More machines than one page (200); the page size is what makes the cursor matter, not the count.
-    const count = 230;
+  it('stays usable with 10,000 simulated machines: a window of rows in the DOM, further pages fetched by cursor, search on the server', { timeout: 600_000 }, async () => {
+    const count = 10_000;
+    const before = (await admin.get('/api/fleet/summary')).json.total as number;
     const token = await admin.send('POST', '/api/admin/enrollment-tokens', { ttlSeconds: 3600, maxUses: count });
     await simulateFleet({
       serverUrl: t.server.url,
@@ -302,11 +302,12 @@ describe.skipIf(!runnable)('dashboard in Chromium', () => {
       trust: { kind: 'pin', fingerprint: t.server.certificate.fingerprint },
       count,
       hostname: 'bulk',
-      rounds: 1,
+      // Enrolled only: the list's cost is in its length, not in reports.
+      rounds: 0,
       concurrency: 32,
     });
     const total = (await admin.get('/api/fleet/summary')).json.total as number;
-    expect(total).toBe(count + 3);
+    expect(total).toBe(before + count);
 
     const big = await open();
     const pages: string[] = [];
@@ -317,22 +318,23 @@ describe.skipIf(!runnable)('dashboard in Chromium', () => {
     await signIn(big.page, 'admin', STRONG_PASSWORD);
     await big.page.getByRole('heading', { name: 'Fleet overview' }).waitFor();
     await big.page.getByText('200 machines loaded, scroll for more').waitFor();
+    await big.page.locator('.tiles .tile').first().locator('dd', { hasText: total.toLocaleString('en-US') }).waitFor();
     const rendered = await big.page.locator('.machine-body [role="row"]').count();
     expect(rendered).toBeGreaterThan(5);
     expect(rendered).toBeLessThan(60);
     await big.page.locator('.machine-body').evaluate((el) => el.scrollTo(0, el.scrollHeight));
-    await big.page.getByText(`${total} machines loaded`).waitFor();
+    await big.page.getByText('400 machines loaded, scroll for more').waitFor();
     expect(pages.length).toBe(2);
     expect(pages[1]).toContain('cursor=');
-    await big.page.locator('.machine-body').evaluate((el) => el.scrollTo(0, el.scrollHeight));
-    await big.page.getByRole('link', { name: 'bulk-99', exact: true }).waitFor();
     expect(await big.page.locator('.machine-body [role="row"]').count()).toBeLessThan(60);
     await big.screenshot('14-overview-many');
 
-    const names = ['bulk', ...Array.from({ length: count - 1 }, (_, i) => `bulk-${i + 2}`)];
-    await big.page.getByLabel('Search').fill('bulk-2');
-    await big.page.getByText(`${names.filter((n) => n.includes('bulk-2')).length} machines loaded`).waitFor();
-    await big.page.getByLabel('Status').selectOption('offline');
+    // The last machine enrolled is found by the server, not by paging through the list.
+    await big.page.getByLabel('Search').fill(`bulk-${count}`);
+    await big.page.getByText('1 machine loaded').waitFor();
+    await big.page.getByRole('link', { name: `bulk-${count}`, exact: true }).waitFor();
+    // It never reported, so it is offline, and a status filter on the server takes it out.
+    await big.page.getByLabel('Status').selectOption('online');
     await big.page.getByText('No machines match these filters').waitFor();
   });
 });
