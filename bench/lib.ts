@@ -28,7 +28,8 @@ export interface BenchServer {
 /** Starts the compiled server (`npm run build` first) on a fresh data dir. */
 export async function startBenchServer(dataDir: string, env: Record<string, string> = {}): Promise<BenchServer> {
   const child = spawn(process.execPath, ['bin/flotilla.js', 'server', '--data-dir', dataDir, '--host', '127.0.0.1', '--port', '0'], {
-    env: { PATH: process.env.PATH ?? '', FLOTILLA_LOG_LEVEL: 'warn', ...env },
+    // No local agent: its collection would compete with what is measured.
+    env: { PATH: process.env.PATH ?? '', FLOTILLA_LOG_LEVEL: 'warn', FLOTILLA_LOCAL_AGENT: 'false', ...env },
     stdio: ['ignore', 'pipe', 'inherit'],
   });
   let out = '';

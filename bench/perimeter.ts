@@ -50,11 +50,9 @@ const [blocked] = addressesIn(geo, 'CN', 1) as [string];
 
 /**
  * Shared by both servers: rate limits high enough that no run reaches them, so every request
- * is counted and none refused; no agent for the server's own host, whose reports and process
- * spawning would fall on one side or the other.
+ * is counted and none refused.
  */
 const COMMON = {
-  FLOTILLA_LOCAL_AGENT: 'false',
   FLOTILLA_PERIMETER_RATE_LIMIT_IP_LIMIT: '1000000',
   FLOTILLA_PERIMETER_RATE_LIMIT_IP_WINDOW_SECONDS: '3600',
   FLOTILLA_PERIMETER_RATE_LIMIT_USER_LIMIT: '1000000',
