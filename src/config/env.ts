@@ -29,8 +29,8 @@ export interface EnvKey {
   readonly aliases: readonly string[];
 }
 
-/** FLOTILLA_* variables that are not settings. */
-export const NON_CONFIG_ENV_VARS: readonly string[] = ['FLOTILLA_CONFIG', 'FLOTILLA_REQUIRE_SERVICES'];
+/** FLOTILLA_* variables that are not settings. Read by the CLI and the test harness, not the schema: an environment that sets them is not a typo. */
+export const NON_CONFIG_ENV_VARS: readonly string[] = ['FLOTILLA_CONFIG', 'FLOTILLA_REQUIRE_SERVICES', 'FLOTILLA_DEBUG', 'FLOTILLA_AGENT_STATE_DIR', 'FLOTILLA_ENROLL_TOKEN'];
 
 const ALIASES: Record<string, readonly string[]> = {
   'database.url': ['DATABASE_URL'],

@@ -198,7 +198,7 @@ describe('loadConfig: errors name the key and its source', () => {
   });
 
   it('reports an unknown FLOTILLA_* variable by name, allowing the non-config ones', async () => {
-    const err = await loadError({ env: { FLOTILLA_SERVER_PROT: '8768', FLOTILLA_REQUIRE_SERVICES: '1', OTHER_THING: 'x' } });
+    const err = await loadError({ env: { FLOTILLA_SERVER_PROT: '8768', FLOTILLA_REQUIRE_SERVICES: '1', FLOTILLA_ENROLL_TOKEN: 'fle_x', FLOTILLA_AGENT_STATE_DIR: '/tmp', FLOTILLA_DEBUG: '1', OTHER_THING: 'x' } });
     expect(err.message).toBe('FLOTILLA_SERVER_PROT: unknown environment variable: no configuration key has this name');
   });
 
