@@ -1,13 +1,18 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { sql } from 'kysely';
 import { canonicalJson } from '../../src/security/canonical.js';
+import { appendEntries } from '../../src/security/audit/chain.js';
+import { chainRows, type RawChainRow } from '../../src/security/audit/chain-rows.js';
 import { chainHash, fromRow, GENESIS_HASH } from '../../src/security/audit/entry.js';
+import { verifyChain, type VerifyResult } from '../../src/security/audit/verify.js';
 import { prepareEntry } from '../../src/security/recorder.js';
-import type { SqlStore } from '../../src/store/sql/db.js';
+import { sqliteHandle, type SqlStore } from '../../src/store/sql/db.js';
 import { sqlBackends } from '../harness/backends.js';
-import { auditFixture, type AuditFixture } from './helpers.js';
+import { auditFixture, sampleRecord, type AuditFixture } from './helpers.js';
 
 const N = 12;
+
+const seqs = (batch: IteratorResult<RawChainRow[], void>) => (batch.done ? [] : batch.value.map((row) => row.seq));
 
 for (const backend of sqlBackends()) {
   describe.skipIf(!backend.available)(`audit chain (${backend.name})`, () => {
@@ -72,31 +77,87 @@ for (const backend of sqlBackends()) {
       expect(f.failures).toEqual([]);
     });
 
+    it('reads the rows verification hashes as the store holds them (raw arrays on SQLite)', async () => {
+      await f.add(N);
+      expect(sqliteHandle(store.db) !== undefined).toBe(backend.name === 'sqlite');
+      const read = [];
+      for await (const batch of chainRows(store.db, 5)) read.push(...batch);
+      const columns = ['seq', 'ts', 'actorType', 'actorId', 'actorIp', 'action', 'resourceType', 'resourceId', 'before', 'after', 'success', 'error', 'prevHash', 'hash'] as const;
+      expect(read).toEqual(await store.db.selectFrom('auditLog').select(columns).orderBy('seq').execute());
+    });
+
+    it('reads only committed entries, also through the connection SQLite shares', async () => {
+      await f.add(N);
+      const batches = chainRows(store.db, 5);
+      expect(seqs(await batches.next())).toEqual([1, 2, 3, 4, 5]);
+      let opened!: () => void;
+      let release!: () => void;
+      const inside = new Promise<void>((resolve) => (opened = resolve));
+      const gate = new Promise<void>((resolve) => (release = resolve));
+      const tx = store.db.connection().execute(async (conn) => {
+        await sql`begin`.execute(conn);
+        await conn.deleteFrom('auditLog').where('seq', '=', 6).execute();
+        opened();
+        await gate;
+        await sql`rollback`.execute(conn);
+      });
+      await inside;
+      const next = batches.next();
+      release();
+      await tx;
+      expect(seqs(await next)).toEqual([6, 7, 8, 9, 10]);
+    });
+
+    it('verifies an entry whose before/after holds a key "before", and refuses the same text split another way', async () => {
+      await f.add(2);
+      const odd = { ...prepareEntry(sampleRecord(3), f.clock.nowMs()), before: null, after: { a: 1, before: { b: 2 } } };
+      await appendEntries(store, f.keys.hmacKey, [odd], f.clock.nowMs());
+      await f.add(2);
+      expect(await f.audit.verify()).toMatchObject({ ok: true, count: 5 });
+      // after + ',"before":' + before reads the same, so the HMAC still matches: only the canonical check can refuse it.
+      await store.db.updateTable('auditLog').set({ after: '{"a":1', before: '{"b":2}},"before":null' }).where('seq', '=', 3).execute();
+      expect((await f.audit.verify()).broken).toEqual({ seq: 3, reason: 'unreadable' });
+    });
+
     describe('names the first entry that breaks', () => {
       beforeEach(async () => {
         await f.add(N);
       });
 
+      /** The service's verification, and the same in batches of 3: breaks across batch borders, hashed on the worker thread. */
+      async function verified(): Promise<VerifyResult> {
+        const whole = await f.audit.verify();
+        const checkpoints = await f.audit.checkpoints.load();
+        expect(await verifyChain({ db: store.db, keys: f.keys, checkpoints, batchSize: 3 })).toEqual(whole);
+        return whole;
+      }
+
       it('a modified entry: hash mismatch at that entry', async () => {
         await store.db.updateTable('auditLog').set({ action: 'user_created' }).where('seq', '=', 5).execute();
-        expect((await f.audit.verify()).broken).toEqual({ seq: 5, reason: 'hash_mismatch' });
+        expect((await verified()).broken).toEqual({ seq: 5, reason: 'hash_mismatch' });
       });
 
       it('a modified before/after or success flag', async () => {
         await store.db.updateTable('auditLog').set({ after: '{"role":"admin","status":"active"}' }).where('seq', '=', 7).execute();
-        expect((await f.audit.verify()).broken).toEqual({ seq: 7, reason: 'hash_mismatch' });
+        expect((await verified()).broken).toEqual({ seq: 7, reason: 'hash_mismatch' });
         await store.db.updateTable('auditLog').set({ success: 2 }).where('seq', '=', 3).execute();
-        expect((await f.audit.verify()).broken).toEqual({ seq: 3, reason: 'unreadable' });
+        expect((await verified()).broken).toEqual({ seq: 3, reason: 'unreadable' });
+      });
+
+      it('a modified entry far into the chain, past the first batch', async () => {
+        await f.add(40);
+        await store.db.updateTable('auditLog').set({ actorIp: '192.0.2.66' }).where('seq', '=', 47).execute();
+        expect(await verified()).toMatchObject({ count: 46, lastSeq: 46, broken: { seq: 47, reason: 'hash_mismatch' } });
       });
 
       it('a deleted entry: the gap at its seq', async () => {
         await store.db.deleteFrom('auditLog').where('seq', '=', 6).execute();
-        expect((await f.audit.verify()).broken).toEqual({ seq: 6, reason: 'sequence_gap' });
+        expect((await verified()).broken).toEqual({ seq: 6, reason: 'sequence_gap' });
       });
 
       it('deleted first entries without a signed anchor', async () => {
         await store.db.deleteFrom('auditLog').where('seq', '<=', 2).execute();
-        expect((await f.audit.verify()).broken).toEqual({ seq: 3, reason: 'missing_anchor' });
+        expect((await verified()).broken).toEqual({ seq: 3, reason: 'missing_anchor' });
       });
 
       it('an inserted entry (later ones renumbered): at the inserted seq', async () => {
@@ -104,13 +165,13 @@ for (const backend of sqlBackends()) {
         await store.db.updateTable('auditLog').set((eb) => ({ seq: eb('seq', '-', 999) })).where('seq', '>=', 1000).execute();
         const copy = await row(3);
         await store.db.insertInto('auditLog').values({ ...copy, seq: 4, action: 'user_deleted' }).execute();
-        expect((await f.audit.verify()).broken).toEqual({ seq: 4, reason: 'hash_mismatch' });
+        expect((await verified()).broken).toEqual({ seq: 4, reason: 'hash_mismatch' });
       });
 
       it('an appended forgery with a copied hash: at its seq', async () => {
         const copy = await row(N);
         await store.db.insertInto('auditLog').values({ ...copy, seq: N + 1, prevHash: copy.hash }).execute();
-        expect((await f.audit.verify()).broken).toEqual({ seq: N + 1, reason: 'hash_mismatch' });
+        expect((await verified()).broken).toEqual({ seq: N + 1, reason: 'hash_mismatch' });
       });
 
       it('two entries swapped: at the first of them', async () => {
@@ -119,7 +180,7 @@ for (const backend of sqlBackends()) {
         const { seq: _b, ...restB } = b;
         await store.db.updateTable('auditLog').set(restB).where('seq', '=', 3).execute();
         await store.db.updateTable('auditLog').set(restA).where('seq', '=', 4).execute();
-        expect((await f.audit.verify()).broken).toEqual({ seq: 3, reason: 'hash_mismatch' });
+        expect((await verified()).broken).toEqual({ seq: 3, reason: 'hash_mismatch' });
       });
 
       it('an entry rewritten with the key and re-hashed: the link of the next one breaks', async () => {
@@ -128,13 +189,21 @@ for (const backend of sqlBackends()) {
         const forged = { ...entry, after: { role: 'admin', status: 'active' } };
         const { hash: _h, ...unhashed } = forged;
         await store.db.updateTable('auditLog').set({ after: canonicalJson(forged.after), hash: chainHash(f.keys.hmacKey, unhashed) }).where('seq', '=', 5).execute();
-        expect((await f.audit.verify()).broken).toEqual({ seq: 6, reason: 'link_broken' });
+        expect((await verified()).broken).toEqual({ seq: 6, reason: 'link_broken' });
       });
 
       it('non-canonical JSON text', async () => {
         await store.db.updateTable('auditLog').set({ before: '{ "role": "viewer", "status": "active" }' }).where('seq', '=', 2).execute();
-        expect((await f.audit.verify()).broken).toEqual({ seq: 2, reason: 'unreadable' });
+        expect((await verified()).broken).toEqual({ seq: 2, reason: 'unreadable' });
       });
+
+      // Only SQLite lets a text column hold another type, so only there is this a case.
+      if (backend.name === 'sqlite') {
+        it('a column holding a type we never write (a blob of the same bytes)', async () => {
+          await sql`update audit_log set after = cast(after as blob) where seq = 4`.execute(store.db);
+          expect((await verified()).broken).toEqual({ seq: 4, reason: 'unreadable' });
+        });
+      }
     });
   });
 }

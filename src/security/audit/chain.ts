@@ -1,7 +1,8 @@
+import { createSecretKey } from 'node:crypto';
 import { sql, type Kysely } from 'kysely';
 import type { SqlStore } from '../../store/sql/db.js';
 import type { Database } from '../../store/sql/tables.js';
-import { chainHash, GENESIS_HASH, toRow, type AuditEntry, type UnhashedEntry } from './entry.js';
+import { columnsHash, GENESIS_HASH, hashedColumns, rowOf, type AuditEntry, type AuditRow, type UnhashedEntry } from './entry.js';
 
 /** Arbitrary but fixed: the PostgreSQL advisory-lock id of the audit chain (distinct from Kysely's migration lock). */
 const AUDIT_LOCK_ID = 7_419_302_611;
@@ -51,16 +52,36 @@ export async function chainHead(db: Kysely<Database>): Promise<ChainHead> {
 /** Links and inserts entries after the current head, under the chain lock. */
 export async function appendEntries(store: SqlStore, key: Uint8Array, pending: readonly PendingEntry[], now: number): Promise<AuditEntry[]> {
   if (pending.length === 0) return [];
+  const secret = createSecretKey(key);
   return withChainLock(store, async (db) => {
     let head = await chainHead(db);
     const entries: AuditEntry[] = [];
+    const rows: AuditRow[] = [];
     for (const p of pending) {
-      const unhashed: UnhashedEntry = { ...p, seq: head.seq + 1, prevHash: head.hash };
-      const entry: AuditEntry = { ...unhashed, hash: chainHash(key, unhashed) };
+      // Literals, not `{ ...p, seq }`: V8 builds spreads on a slow path.
+      const entry: AuditEntry = {
+        seq: head.seq + 1,
+        ts: p.ts,
+        actorType: p.actorType,
+        actorId: p.actorId,
+        actorIp: p.actorIp,
+        action: p.action,
+        resourceType: p.resourceType,
+        resourceId: p.resourceId,
+        before: p.before,
+        after: p.after,
+        success: p.success,
+        error: p.error,
+        prevHash: head.hash,
+        hash: '',
+      };
+      const columns = hashedColumns(entry);
+      entry.hash = columnsHash(secret, columns);
       entries.push(entry);
+      rows.push(rowOf(columns, entry.hash, now));
       head = { seq: entry.seq, hash: entry.hash };
     }
-    await db.insertInto('auditLog').values(entries.map((e) => toRow(e, now))).execute();
+    await db.insertInto('auditLog').values(rows).execute();
     return entries;
   });
 }

@@ -1,7 +1,8 @@
-import { createHmac } from 'node:crypto';
+import { createHmac, type KeyObject } from 'node:crypto';
 import type { Selectable } from 'kysely';
 import type { AuditLogTable } from '../../store/sql/tables.js';
 import { canonicalJson } from '../canonical.js';
+import { canonicalEntryText, parseCanonical, type HashedColumns } from './entry-text.js';
 
 export type AuditRow = Selectable<AuditLogTable>;
 
@@ -44,56 +45,51 @@ export function rowScalars(row: AuditRow) {
   };
 }
 
-/** hash = HMAC-SHA256(key, prevHash ‖ canonical(entry without hash)), hex. */
-export function chainHash(key: Uint8Array, entry: UnhashedEntry): string {
-  const body: UnhashedEntry = {
-    seq: entry.seq,
-    ts: entry.ts,
-    actorType: entry.actorType,
-    actorId: entry.actorId,
-    actorIp: entry.actorIp,
-    action: entry.action,
-    resourceType: entry.resourceType,
-    resourceId: entry.resourceId,
-    before: entry.before,
-    after: entry.after,
-    success: entry.success,
-    error: entry.error,
-    prevHash: entry.prevHash,
-  };
-  return createHmac('sha256', key).update(entry.prevHash, 'utf8').update(canonicalJson(body), 'utf8').digest('hex');
-}
+// A string with a lone surrogate is stored (UTF-8) with U+FFFD in its place;
+// hash what is stored, or the entry could never verify.
+const LONE_SURROGATE = /\p{Cs}/gu;
+const stored = (text: string): string => text.replace(LONE_SURROGATE, '\uFFFD');
+const storedOrNull = (text: string | null): string | null => (text === null ? null : stored(text));
+const jsonText = (value: unknown): string | null => (value === null ? null : canonicalJson(value));
 
-export function toRow(entry: AuditEntry, now: number): AuditRow {
+/** The columns of an entry as they are stored and hashed: before/after as canonical JSON text, success as 0/1. */
+export function hashedColumns(entry: UnhashedEntry): HashedColumns {
   return {
     seq: entry.seq,
     ts: entry.ts,
-    actorType: entry.actorType,
-    actorId: entry.actorId,
-    actorIp: entry.actorIp,
-    action: entry.action,
-    resourceType: entry.resourceType,
-    resourceId: entry.resourceId,
-    before: entry.before === null ? null : canonicalJson(entry.before),
-    after: entry.after === null ? null : canonicalJson(entry.after),
+    actorType: stored(entry.actorType),
+    actorId: storedOrNull(entry.actorId),
+    actorIp: storedOrNull(entry.actorIp),
+    action: stored(entry.action),
+    resourceType: storedOrNull(entry.resourceType),
+    resourceId: storedOrNull(entry.resourceId),
+    before: jsonText(entry.before),
+    after: jsonText(entry.after),
     success: entry.success ? 1 : 0,
-    error: entry.error,
-    prevHash: entry.prevHash,
-    hash: entry.hash,
-    createdAt: now,
-    updatedAt: now,
+    error: storedOrNull(entry.error),
+    prevHash: stored(entry.prevHash),
   };
 }
 
-/** Stored JSON must be exactly its canonical form; anything else was not written by us. */
-function parseCanonical(text: string | null): { ok: true; value: unknown } | { ok: false } {
-  if (text === null) return { ok: true, value: null };
-  try {
-    const value: unknown = JSON.parse(text);
-    return canonicalJson(value) === text ? { ok: true, value } : { ok: false };
-  } catch {
-    return { ok: false };
-  }
+/** What the HMAC covers: prevHash ‖ canonical(entry without hash). */
+export const hashInput = (c: HashedColumns): string => c.prevHash + canonicalEntryText(c);
+
+/** hash = HMAC-SHA256(key, prevHash ‖ canonical(entry without hash)), hex, from the stored columns. */
+export function columnsHash(key: KeyObject | Uint8Array, c: HashedColumns): string {
+  return createHmac('sha256', key).update(hashInput(c), 'utf8').digest('hex');
+}
+
+export function chainHash(key: Uint8Array, entry: UnhashedEntry): string {
+  return columnsHash(key, hashedColumns(entry));
+}
+
+/** The row that stores hashed columns (the columns object, completed in place). */
+export function rowOf(columns: HashedColumns, hash: string, now: number): AuditRow {
+  return Object.assign(columns, { hash, createdAt: now, updatedAt: now });
+}
+
+export function toRow(entry: AuditEntry, now: number): AuditRow {
+  return rowOf(hashedColumns(entry), entry.hash, now);
 }
 
 /** The entry a row holds, or null when the row cannot be one we wrote (unparsable JSON, odd flag). */

@@ -39,16 +39,23 @@ export function newestFirst(db: Kysely<Database>, f: AuditFilter, opts: { limit:
 }
 
 /**
- * Oldest first in batches, keyset on seq, so a million entries stream in
- * bounded memory: only the current batch is ever held.
+ * Keyset paging oldest first: `page(after)` returns up to `batchSize` rows
+ * with seq > after, in seq order, so a million entries stream in bounded
+ * memory: only the current batch is ever held.
  */
-export async function* batchesInOrder(db: Kysely<Database>, opts: { batchSize: number; filter?: AuditFilter; afterSeq?: number }): AsyncGenerator<AuditRow[]> {
-  let after = opts.afterSeq ?? Number.MIN_SAFE_INTEGER;
+export async function* keysetBatches<T>(batchSize: number, page: (after: number) => Promise<T[]>, seqOf: (row: T) => unknown, afterSeq = Number.MIN_SAFE_INTEGER): AsyncGenerator<T[]> {
+  let after = afterSeq;
   for (;;) {
-    const rows = await filtered(db, opts.filter ?? {}).where('seq', '>', after).orderBy('seq', 'asc').limit(opts.batchSize).execute();
+    const rows = await page(after);
     if (rows.length === 0) return;
     yield rows;
-    if (rows.length < opts.batchSize) return;
-    after = Number((rows[rows.length - 1] as AuditRow).seq);
+    if (rows.length < batchSize) return;
+    after = Number(seqOf(rows[rows.length - 1] as T));
   }
+}
+
+/** Oldest first in batches of whole rows (filtered). */
+export function batchesInOrder(db: Kysely<Database>, opts: { batchSize: number; filter?: AuditFilter; afterSeq?: number }): AsyncGenerator<AuditRow[]> {
+  const page = (after: number) => filtered(db, opts.filter ?? {}).where('seq', '>', after).orderBy('seq', 'asc').limit(opts.batchSize).execute();
+  return keysetBatches(opts.batchSize, page, (row) => row.seq, opts.afterSeq);
 }

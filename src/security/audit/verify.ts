@@ -2,9 +2,10 @@ import type { Kysely } from 'kysely';
 import type { Database } from '../../store/sql/tables.js';
 import type { CheckpointSet } from './checkpoints.js';
 import { markValid } from './checkpoints.js';
-import { chainHash, fromRow, GENESIS_HASH } from './entry.js';
+import { canonicalTexts, chainRows, readable, type RawChainRow } from './chain-rows.js';
+import { GENESIS_HASH } from './entry.js';
+import { hashedBatches } from './hashed-batches.js';
 import type { AuditKeys } from './keys.js';
-import { batchesInOrder } from './query.js';
 
 export const VERIFY_BATCH = 1000;
 
@@ -60,9 +61,9 @@ async function validAnchors(db: Kysely<Database>, keys: AuditKeys): Promise<Map<
 }
 
 /**
- * Walks the chain oldest first in keyset batches, holding one batch at a
- * time, and stops at the first entry whose sequence, hash or link breaks, or
- * that disagrees with a signed checkpoint.
+ * Walks the chain oldest first in keyset batches, holding the batch being
+ * checked and the next one (being hashed), and stops at the first entry whose
+ * sequence, hash or link breaks, or that disagrees with a signed checkpoint.
  */
 export async function verifyChain(opts: VerifyOptions): Promise<VerifyResult> {
   const { db, keys, checkpoints } = opts;
@@ -73,9 +74,10 @@ export async function verifyChain(opts: VerifyOptions): Promise<VerifyResult> {
   const anchors = await validAnchors(db, keys);
   let expectedSeq: number | null = null;
   let prevHash = '';
-  for await (const rows of batchesInOrder(db, { batchSize: opts.batchSize ?? VERIFY_BATCH })) {
+  for await (const { rows, matching } of hashedBatches(chainRows(db, opts.batchSize ?? VERIFY_BATCH), keys.hmacKey)) {
     opts.onBatch?.(rows.length);
-    for (const row of rows) {
+    for (let i = 0; i < rows.length; i++) {
+      const row = rows[i] as RawChainRow;
       const seq = Number(row.seq);
       if (expectedSeq === null) {
         const anchored = seq === 1 ? GENESIS_HASH : anchors.get(seq - 1);
@@ -85,17 +87,17 @@ export async function verifyChain(opts: VerifyOptions): Promise<VerifyResult> {
       } else if (seq !== expectedSeq) {
         return fail(expectedSeq, 'sequence_gap');
       }
-      const entry = fromRow(row);
-      if (!entry) return fail(seq, 'unreadable');
-      if (chainHash(keys.hmacKey, entry) !== entry.hash) return fail(seq, 'hash_mismatch');
-      if (entry.prevHash !== prevHash) return fail(seq, 'link_broken');
+      if (!readable(row)) return fail(seq, 'unreadable');
+      // before/after spliced unchecked: a mismatch with a non-canonical one names that text.
+      if (i >= matching) return fail(seq, canonicalTexts(row) ? 'hash_mismatch' : 'unreadable');
+      if (row.prevHash !== prevHash) return fail(seq, 'link_broken');
       const checkpointed = checkpoints.bySeq.get(seq);
-      if (checkpointed !== undefined && checkpointed !== entry.hash) return fail(seq, 'checkpoint_mismatch');
-      prevHash = entry.hash;
+      if (checkpointed !== undefined && checkpointed !== row.hash) return fail(seq, 'checkpoint_mismatch');
+      prevHash = row.hash;
       expectedSeq = seq + 1;
       result.count++;
       result.lastSeq = seq;
-      result.head = entry.hash;
+      result.head = row.hash;
     }
   }
   let end = result.lastSeq;
