@@ -71,6 +71,8 @@ export class FleetEvents {
 
   /** Publishes a machine's list row after its report committed. Never throws: the report is already stored. */
   async machineChanged(machineId: string): Promise<void> {
+    // Nobody to tell: no dashboard here, and no other node to publish to. Spares two reads per report.
+    if (!this.deps.kv.shared && this.streams.size === 0) return;
     try {
       const row = await this.deps.machines.row(machineId);
       if (row) await this.deps.kv.publish(EVENTS_CHANNEL, JSON.stringify({ event: 'machine', data: row }));

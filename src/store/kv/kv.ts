@@ -15,6 +15,8 @@ export interface WindowHit {
 export type Unsubscribe = () => Promise<void>;
 
 export interface Kv {
+  /** True when other processes share this state (Redis); false for the in-process store. */
+  readonly shared: boolean;
   get(key: string): Promise<string | null>;
   /** Reads several keys in one round trip; null for each absent key. */
   getMany(keys: string[]): Promise<(string | null)[]>;

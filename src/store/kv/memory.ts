@@ -26,6 +26,7 @@ function wrongType(): Error {
  * inside its promise, so each is atomic in a single Node process.
  */
 export class MemoryKv implements Kv {
+  readonly shared = false;
   private readonly entries = new Map<string, Entry>();
   private readonly channels = new Map<string, Set<(message: string) => void>>();
   private readonly sweepTimer: ReturnType<typeof setInterval>;

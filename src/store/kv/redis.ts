@@ -151,6 +151,7 @@ type Subscription = { handlers: Set<(message: string) => void>; ready: Promise<u
 
 /** The Kv of cluster mode, shared by every node through one Redis. */
 export class RedisKv implements Kv {
+  readonly shared = true;
   private readonly prefix: string;
   private readonly instanceId = randomBytes(8).toString('hex');
   private hitSeq = 0;

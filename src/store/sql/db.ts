@@ -40,6 +40,37 @@ export function sqliteHandle(db: Kysely<Database>): SqliteDatabase.Database | un
   return sqliteHandles.get(db);
 }
 
+/** Distinct statement texts kept prepared; the application issues a few hundred. */
+const STATEMENT_CACHE_SIZE = 500;
+
+/**
+ * Kysely's SQLite driver prepares every query anew, which costs more than
+ * running it on the hot paths (report ingest, auth). This hands Kysely the
+ * same handle with a bounded LRU of prepared statements. Safe because Kysely
+ * runs one query at a time on its single SQLite connection.
+ */
+function withStatementCache(database: SqliteDatabase.Database): SqliteDatabase.Database {
+  const cache = new Map<string, SqliteDatabase.Statement>();
+  const prepare = (source: string): SqliteDatabase.Statement => {
+    let statement = cache.get(source);
+    if (statement) {
+      cache.delete(source);
+    } else {
+      statement = database.prepare(source);
+      if (cache.size >= STATEMENT_CACHE_SIZE) cache.delete(cache.keys().next().value as string);
+    }
+    cache.set(source, statement);
+    return statement;
+  };
+  return new Proxy(database, {
+    get(target, property) {
+      if (property === 'prepare') return prepare;
+      const value: unknown = Reflect.get(target, property, target);
+      return typeof value === 'function' ? (value as (...args: unknown[]) => unknown).bind(target) : value;
+    },
+  });
+}
+
 /** Opens the database of the deployment mode and checks it answers. */
 export async function createDb(opts: CreateDbOptions): Promise<SqlStore> {
   if (opts.url) return openPostgres(opts.url, opts);
@@ -61,7 +92,7 @@ function openSqlite(file: string, opts: CreateDbOptions): SqlStore {
   // With WAL, NORMAL is durable against application crashes and much faster than FULL.
   database.pragma('synchronous = NORMAL');
   const db = new Kysely<Database>({
-    dialect: new SqliteDialect({ database }),
+    dialect: new SqliteDialect({ database: withStatementCache(database) }),
     plugins: [camelCase()],
     ...(opts.log ? { log: opts.log } : {}),
   });
