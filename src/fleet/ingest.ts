@@ -137,7 +137,8 @@ export class ReportIngest {
     const reports = this.usable(opened.batch.reports, now);
     return this.deps.db.transaction().execute(async (trx) => {
       await this.takeSequence(trx, agentId, opened.seq, ip, now);
-      const machine = await trx.selectFrom('machines').selectAll().where('id', '=', agentId).executeTakeFirstOrThrow();
+      // Only what planning needs: facts and the latest report are large and are rewritten, never read, here.
+      const machine = await trx.selectFrom('machines').select(PLANNING_COLUMNS).where('id', '=', agentId).executeTakeFirstOrThrow();
       const { rows, update } = planWrites(machine, reports, now);
       let accepted = 0;
       if (rows.length > 0) {
@@ -165,8 +166,11 @@ export class ReportIngest {
   }
 }
 
+const PLANNING_COLUMNS = ['id', 'netRxTotal', 'netTxTotal', 'lastCollectedAt', 'factsHash'] as const;
+type PlanningColumns = Pick<MachinesTable, (typeof PLANNING_COLUMNS)[number]>;
+
 /** The raw rows to insert and the machine columns to set, from the machine as stored and the reports (oldest first). */
-function planWrites(machine: MachinesTable, reports: Report[], now: number): { rows: MetricsRawTable[]; update: Partial<MachinesTable> } {
+function planWrites(machine: PlanningColumns, reports: Report[], now: number): { rows: MetricsRawTable[]; update: Partial<MachinesTable> } {
   let counters: NetCounters | null =
     machine.netRxTotal !== null && machine.netTxTotal !== null && machine.lastCollectedAt !== null
       ? { at: machine.lastCollectedAt, rx: machine.netRxTotal, tx: machine.netTxTotal }
