@@ -20,23 +20,13 @@ export function csvCell(value: string | number | boolean | null): string {
 }
 
 function csvLine(row: AuditRow): string {
-  const cells: Record<(typeof COLUMNS)[number], string | number | boolean | null> = {
-    seq: Number(row.seq),
-    ts: Number(row.ts),
+  const cells: Record<(typeof COLUMNS)[number], string | number | boolean | null> = Object.assign(rowScalars(row), {
     time: new Date(Number(row.ts)).toISOString(),
-    actorType: row.actorType,
-    actorId: row.actorId,
-    actorIp: row.actorIp,
-    action: row.action,
-    resourceType: row.resourceType,
-    resourceId: row.resourceId,
-    success: row.success === 1,
-    error: row.error,
     before: row.before,
     after: row.after,
     prevHash: row.prevHash,
     hash: row.hash,
-  };
+  });
   return `${COLUMNS.map((c) => csvCell(cells[c])).join(',')}\r\n`;
 }
 
