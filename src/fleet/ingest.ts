@@ -3,6 +3,8 @@ import { Compile } from 'typebox/compile';
 import type { Clock } from '../lib/clock.js';
 import { isSealedEnvelope, openEnvelope, reportAad, sealRekey, type SealedEnvelope, type SealedRekey } from '../security/sealing.js';
 import type { SignedCommand } from '../security/signing.js';
+import { sqliteHandle } from '../store/sql/db.js';
+import { GroupCommit } from '../store/sql/group-commit.js';
 import type { Database, MachinesTable, MetricsRawTable } from '../store/sql/tables.js';
 import type { AgentRow } from './agents.js';
 import { fleetError } from './errors.js';
@@ -69,14 +71,21 @@ function parseBatch(value: unknown): ReportBatch {
 
 /**
  * Report ingest (DESIGN.md §4, §13): every check of the envelope first, each
- * refusal its own code, then one transaction that takes the sequence number,
- * stores the samples and updates the machine. Nothing is written unless all
- * of it commits, and the answer leaves only after the commit. Every write is
+ * refusal its own code, then one unit of work that takes the sequence number,
+ * stores the samples and updates the machine, in a transaction it shares with
+ * the reports that arrived alongside (group commit). Nothing of a report is
+ * written unless all of it commits, and the answer leaves only after the commit. Every write is
  * an insert or an update by primary key, so a report costs the same whatever
  * the size of the tables.
  */
 export class ReportIngest {
-  constructor(private readonly deps: IngestDeps) {}
+  /** Reports arriving together share a commit, each in its own savepoint. */
+  readonly #commits: GroupCommit;
+
+  constructor(private readonly deps: IngestDeps) {
+    // SQLite has one connection; on PostgreSQL a few groups at once leave the pool room for everything else.
+    this.#commits = new GroupCommit(deps.db, { maxGroup: 64, concurrency: sqliteHandle(deps.db) ? 1 : 4 });
+  }
 
   /** `agent` is the row its API key was just checked against (one read per report). */
   async ingest(agent: AgentRow, body: unknown, ip: string | null): Promise<ReportAnswer> {
@@ -135,7 +144,7 @@ export class ReportIngest {
 
   private async store(agentId: string, opened: OpenedReport, ip: string | null, now: number): Promise<number> {
     const reports = this.usable(opened.batch.reports, now);
-    return this.deps.db.transaction().execute(async (trx) => {
+    return this.#commits.run(agentId, async (trx) => {
       await this.takeSequence(trx, agentId, opened.seq, ip, now);
       // Only what planning needs: facts and the latest report are large and are rewritten, never read, here.
       const machine = await trx.selectFrom('machines').select(PLANNING_COLUMNS).where('id', '=', agentId).executeTakeFirstOrThrow();

@@ -1,11 +1,14 @@
 import { hkdfSync } from 'node:crypto';
+import { LruCache } from '../lib/lru.js';
 import { deriveAgentKey, KEY_BYTES } from '../security/sealing.js';
 import { commandSignerFromSeed, type CommandSigner } from '../security/signing.js';
 
 /**
  * The fleet's key material, derived once from the node secrets. Sealing keys
  * are never stored: each is re-derived from the e2ee master when needed
- * (DESIGN.md §4), so a database dump holds no key that opens a report.
+ * (DESIGN.md §4), so a database dump holds no key that opens a report. The
+ * process keeps the recently used ones in memory (it holds the master anyway),
+ * because deriving one costs a tenth of a report's ingest.
  */
 export interface FleetKeys {
   sealingKey(agentId: string, kid: number): Uint8Array;
@@ -18,12 +21,17 @@ export function commandSigningSeed(commandSigningSecret: string): Uint8Array {
   return new Uint8Array(hkdfSync('sha256', ikm, Buffer.alloc(0), 'flotilla/command-signing/v1', 32));
 }
 
+/** Every agent of a 10,000-machine fleet under its current and previous key version (~5 MB). */
+const SEALING_KEY_CACHE_SIZE = 20_000;
+
 export function fleetKeys(secrets: { e2ee: string; commandSigning: string }): FleetKeys {
   const master = new Uint8Array(Buffer.from(secrets.e2ee, 'base64url'));
   // deriveAgentKey would throw on every report; refuse at boot instead.
   if (master.byteLength < KEY_BYTES) throw new Error(`secrets.e2ee must decode to at least ${KEY_BYTES} bytes`);
+  const derived = new LruCache<string, Uint8Array>(SEALING_KEY_CACHE_SIZE);
   return {
-    sealingKey: (agentId, kid) => deriveAgentKey(master, agentId, kid),
+    // kid is an integer, so the last ':' splits the cache key unambiguously.
+    sealingKey: (agentId, kid) => derived.getOrSet(`${agentId}:${kid}`, () => deriveAgentKey(master, agentId, kid)),
     commandSigner: commandSignerFromSeed(commandSigningSeed(secrets.commandSigning)),
   };
 }

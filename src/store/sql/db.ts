@@ -3,6 +3,7 @@ import { dirname } from 'node:path';
 import SqliteDatabase from 'better-sqlite3';
 import { CamelCasePlugin, Kysely, PostgresDialect, SqliteDialect, sql, type LogConfig } from 'kysely';
 import pg from 'pg';
+import { LruCache } from '../../lib/lru.js';
 import type { DialectName } from './dialect.js';
 import type { Database } from './tables.js';
 
@@ -50,18 +51,8 @@ const STATEMENT_CACHE_SIZE = 500;
  * runs one query at a time on its single SQLite connection.
  */
 function withStatementCache(database: SqliteDatabase.Database): SqliteDatabase.Database {
-  const cache = new Map<string, SqliteDatabase.Statement>();
-  const prepare = (source: string): SqliteDatabase.Statement => {
-    let statement = cache.get(source);
-    if (statement) {
-      cache.delete(source);
-    } else {
-      statement = database.prepare(source);
-      if (cache.size >= STATEMENT_CACHE_SIZE) cache.delete(cache.keys().next().value as string);
-    }
-    cache.set(source, statement);
-    return statement;
-  };
+  const cache = new LruCache<string, SqliteDatabase.Statement>(STATEMENT_CACHE_SIZE);
+  const prepare = (source: string): SqliteDatabase.Statement => cache.getOrSet(source, () => database.prepare(source));
   return new Proxy(database, {
     get(target, property) {
       if (property === 'prepare') return prepare;
