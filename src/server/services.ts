@@ -53,7 +53,7 @@ export async function openServices(config: Config, opts: { log: Logger; clock?: 
   const sql = await createDb(
     config.database.url
       ? { url: config.database.url, onPoolError: (err) => log.warn({ err }, 'database connection error') }
-      : { sqliteFile: sqliteFileOf(config) },
+      : { sqliteFile: sqliteFileOf(config), checkpointIntervalMs: 1000, onCheckpointError: (err) => log.warn({ err: { message: err.message } }, 'database checkpoint failed') },
   );
   let kv: Kv;
   try {
