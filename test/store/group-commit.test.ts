@@ -1,3 +1,4 @@
+import { readdirSync, readlinkSync } from 'node:fs';
 import { sql, type Transaction } from 'kysely';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { SqlStore } from '../../src/store/sql/db.js';
@@ -11,6 +12,11 @@ function watch<T>(promise: Promise<T>): { promise: Promise<T>; settled: () => bo
   const tracked = promise.finally(() => (settled = true));
   tracked.catch(() => undefined);
   return { promise: tracked, settled: () => settled };
+}
+
+async function until(check: () => boolean): Promise<void> {
+  for (let i = 0; i < 500 && !check(); i++) await new Promise((resolve) => setTimeout(resolve, 10));
+  if (!check()) throw new Error('timed out waiting');
 }
 
 function gate(): { wait: Promise<void>; open: () => void } {
@@ -127,22 +133,20 @@ for (const backend of sqlBackends()) {
     it('units with the same key never share a group: the later one runs after the earlier committed', async () => {
       const { store, commits } = await setup();
       const transactions: Array<Transaction<Database>> = [];
-      const first = watch(
-        commits.run('same', async (trx) => {
-          transactions.push(trx);
-          await insertChild(trx, 'a');
-        }),
-      );
-      let firstSettledBeforeSecond = false;
+      const first = commits.run('same', async (trx) => {
+        transactions.push(trx);
+        await insertChild(trx, 'a');
+      });
+      let seenBySecond: string[] = [];
       const second = commits.run('same', async (trx) => {
         transactions.push(trx);
-        firstSettledBeforeSecond = first.settled();
+        seenBySecond = (await sql<{ id: string }>`select id from gc_child`.execute(trx)).rows.map((r) => r.id);
         await insertChild(trx, 'b');
       });
-      await Promise.all([first.promise, second]);
+      await Promise.all([first, second]);
       expect(transactions.length).toBe(2);
       expect(transactions[0]).not.toBe(transactions[1]);
-      expect(firstSettledBeforeSecond).toBe(true);
+      expect(seenBySecond).toEqual(['a']);
       expect(await children(store)).toEqual(['a', 'b']);
     });
 
@@ -163,3 +167,56 @@ for (const backend of sqlBackends()) {
     });
   });
 }
+
+describe('group commit: answers wait for the disk', () => {
+  const sqlite = sqlBackends().find((b) => b.name === 'sqlite');
+  const open: SqlStore[] = [];
+  afterEach(async () => {
+    await Promise.all(open.splice(0).map((s) => s.close()));
+  });
+
+  async function store(): Promise<SqlStore> {
+    const created = await (sqlite as NonNullable<typeof sqlite>).create({ migrate: false });
+    open.push(created);
+    await sql`create table gc_row (id text primary key)`.execute(created.db);
+    return created;
+  }
+  const insert = (id: string): Unit<string> => (trx) => sql`insert into gc_row (id) values (${id})`.execute(trx).then(() => id);
+
+  it('settles a group only once its commit is durable, while the next group already runs', async () => {
+    const db = (await store()).db;
+    const syncs: Array<() => void> = [];
+    const commits = new GroupCommit(db, { maxGroup: 64, concurrency: 1, durable: () => new Promise<void>((resolve) => syncs.push(resolve)) });
+    const first = watch(commits.run('a', insert('a')));
+    await until(() => syncs.length === 1);
+    // Committed, not yet on disk: no answer yet, and the connection is free for the next group.
+    const second = watch(commits.run('b', insert('b')));
+    await until(() => syncs.length === 2);
+    expect([first.settled(), second.settled()]).toEqual([false, false]);
+    syncs[1]?.();
+    expect(await second.promise).toBe('b');
+    expect(first.settled()).toBe(false);
+    syncs[0]?.();
+    expect(await first.promise).toBe('a');
+  });
+
+  it('fails the units of a group whose sync fails', async () => {
+    const db = (await store()).db;
+    const commits = new GroupCommit(db, { maxGroup: 64, concurrency: 1, durable: () => Promise.reject(new Error('fdatasync: EIO')) });
+    await expect(commits.run('a', insert('a'))).rejects.toThrow('EIO');
+  });
+
+  it("a SQLite file store syncs its WAL: the answer's sync holds the WAL open and succeeds", async () => {
+    const created = await store();
+    const walFds = () => readdirSync('/proc/self/fd').filter((fd) => {
+      try {
+        return readlinkSync(`/proc/self/fd/${fd}`).endsWith('-wal');
+      } catch {
+        return false;
+      }
+    }).length;
+    const before = walFds();
+    await new GroupCommit(created.db, { maxGroup: 64, concurrency: 1 }).run('a', insert('a'));
+    expect(walFds()).toBe(before + 1);
+  });
+});

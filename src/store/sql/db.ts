@@ -5,6 +5,7 @@ import { CamelCasePlugin, Kysely, PostgresDialect, SqliteDialect, sql, type LogC
 import pg from 'pg';
 import { LruCache } from '../../lib/lru.js';
 import { WalCheckpointer } from './checkpointer.js';
+import { WalSync } from './wal-sync.js';
 import type { DialectName } from './dialect.js';
 import type { Database } from './tables.js';
 
@@ -49,6 +50,18 @@ export function sqliteHandle(db: Kysely<Database>): SqliteDatabase.Database | un
   return sqliteHandles.get(db);
 }
 
+const walSyncs = new WeakMap<Kysely<Database>, WalSync>();
+
+/**
+ * What a caller awaits after a commit before it answers "stored": on a SQLite
+ * file, the fdatasync of its WAL (wal-sync.ts); PostgreSQL commits are already
+ * durable when they return.
+ */
+export function commitsDurable(db: Kysely<Database>): () => Promise<void> {
+  const walSync = walSyncs.get(db);
+  return walSync ? () => walSync.flush() : () => Promise.resolve();
+}
+
 /** Distinct statement texts kept prepared; the application issues a few hundred. */
 const STATEMENT_CACHE_SIZE = 500;
 
@@ -91,7 +104,8 @@ function openSqlite(file: string, opts: CreateDbOptions): SqlStore {
   database.pragma('foreign_keys = ON');
   // Wait for a concurrent writer (e.g. a CLI command) instead of failing with SQLITE_BUSY.
   database.pragma('busy_timeout = 5000');
-  // With WAL, NORMAL is durable against application crashes and much faster than FULL.
+  // With WAL, NORMAL is durable against application crashes and much faster than FULL; an answer
+  // that must also survive a power loss awaits commitsDurable (an fdatasync off the event loop).
   database.pragma('synchronous = NORMAL');
   // Page cache of 64 MiB (default 2 MiB): each machine's reports go to their own leaf of the metrics
   // index, and a fleet's worth of leaves must stay in memory or every insert reads one back in.
@@ -105,10 +119,13 @@ function openSqlite(file: string, opts: CreateDbOptions): SqlStore {
     ...(opts.log ? { log: opts.log } : {}),
   });
   sqliteHandles.set(db, database);
+  const walSync = inMemory ? null : new WalSync(file);
+  if (walSync) walSyncs.set(db, walSync);
   return {
     db,
     dialect: 'sqlite',
     async close() {
+      await walSync?.close();
       // The thread's connection goes first, so the server's, closing last, folds the WAL into the file.
       await checkpointer?.close();
       await db.destroy();

@@ -1,4 +1,5 @@
 import { sql, type Kysely, type Transaction } from 'kysely';
+import { commitsDurable } from './db.js';
 import type { Database } from './tables.js';
 
 export type Unit<T> = (trx: Transaction<Database>) => Promise<T>;
@@ -8,6 +9,8 @@ export interface GroupCommitOptions {
   maxGroup: number;
   /** Transactions open at once: 1 on SQLite (one connection), a few on a PostgreSQL pool. */
   concurrency: number;
+  /** Resolves once what was committed is on disk; by default the database's own (`commitsDurable`). */
+  durable?: () => Promise<void>;
 }
 
 interface Pending {
@@ -24,10 +27,11 @@ const byKey = (a: Pending, b: Pending): number => (a.key < b.key ? -1 : a.key > 
 /**
  * Group commit. Units of work that arrive while a transaction is busy wait,
  * then share the next one, each in its own savepoint: a unit that fails rolls
- * back alone, and the commit (the WAL write on SQLite, the fsync on
- * PostgreSQL) is paid once per group instead of once per unit. A unit's
- * promise settles only after its group committed, so no answer runs ahead of
- * durability; if the commit fails, every unit of the group fails with it.
+ * back alone, and the commit (the WAL write and its fdatasync on SQLite, the
+ * fsync on PostgreSQL) is paid once per group instead of once per unit. A
+ * unit's promise settles only after its group committed and is on disk, so no
+ * answer runs ahead of durability; if the commit or the sync fails, every unit
+ * of the group fails with it.
  * A group that holds one unit takes the plain path, without a savepoint.
  *
  * Units with the same key never share a group, and a group runs its units in
@@ -38,11 +42,13 @@ export class GroupCommit {
   #queue: Pending[] = [];
   #active = 0;
   #scheduled = false;
+  readonly #durable: () => Promise<void>;
 
   constructor(
     private readonly db: Kysely<Database>,
     private readonly opts: GroupCommitOptions,
   ) {
+    this.#durable = opts.durable ?? commitsDurable(db);
     if (!Number.isInteger(opts.maxGroup) || opts.maxGroup < 1) throw new RangeError('maxGroup must be a positive integer');
     if (!Number.isInteger(opts.concurrency) || opts.concurrency < 1) throw new RangeError('concurrency must be a positive integer');
   }
@@ -97,31 +103,45 @@ export class GroupCommit {
     return group.sort(byKey);
   }
 
+  /** Holds a slot for the transaction only: the wait for the disk leaves the next group free to start. */
   async #commit(group: Pending[]): Promise<void> {
-    const [only] = group;
-    if (group.length === 1 && only) {
-      try {
-        only.resolve(await this.db.transaction().execute(only.unit));
-      } catch (err) {
-        only.reject(err);
-      }
-      return;
-    }
     let outcomes: Outcome[];
     try {
-      outcomes = await this.db.transaction().execute(async (trx) => {
-        const done: Outcome[] = [];
-        for (const pending of group) done.push(await runInSavepoint(trx, pending.unit));
-        return done;
-      });
+      outcomes = await this.#transact(group);
     } catch (err) {
       for (const pending of group) pending.reject(err);
       return;
     }
+    void this.#settle(group, outcomes);
+  }
+
+  #transact(group: Pending[]): Promise<Outcome[]> {
+    const [only] = group;
+    if (group.length === 1 && only) {
+      // Alone: the unit's failure is the transaction's, no savepoint needed.
+      return this.db
+        .transaction()
+        .execute(only.unit)
+        .then(
+          (value): Outcome[] => [{ ok: true, value }],
+          (error: unknown): Outcome[] => [{ ok: false, error }],
+        );
+    }
+    return this.db.transaction().execute(async (trx) => {
+      const outcomes: Outcome[] = [];
+      for (const pending of group) outcomes.push(await runInSavepoint(trx, pending.unit));
+      return outcomes;
+    });
+  }
+
+  async #settle(group: Pending[], outcomes: Outcome[]): Promise<void> {
+    let syncError: { error: unknown } | null = null;
+    if (outcomes.some((o) => o.ok)) await this.#durable().catch((error: unknown) => (syncError = { error }));
     group.forEach((pending, i) => {
       const outcome = outcomes[i] as Outcome;
-      if (outcome.ok) pending.resolve(outcome.value);
-      else pending.reject(outcome.error);
+      if (!outcome.ok) pending.reject(outcome.error);
+      else if (syncError) pending.reject(syncError.error);
+      else pending.resolve(outcome.value);
     });
   }
 }
