@@ -26,7 +26,7 @@ import type { Report } from '../src/fleet/protocol/report.js';
 import { systemClock } from '../src/lib/clock.js';
 import { Semaphore } from '../src/lib/semaphore.js';
 import { TLS_OPTIONS } from '../src/server/tls.js';
-import { adminBearer, caller, cpuTimeMs, percentile, printFigure, startBenchServer, startChildListener, throughput, type BenchServer, type ChildListener } from './lib.js';
+import { adminBearer, caller, cpuTimeMs, mean, pairedRatio, printFigure, startBenchServer, startChildListener, throughput, type BenchServer, type ChildListener } from './lib.js';
 
 const ECHO_FLAG = '--echo-server';
 const AGENTS = 1000;
@@ -284,14 +284,6 @@ async function measureRounds(targets: Target[], pool: AgentPool, poster: Switchi
   for (const t of targets) log(`${t.name}: ${t.rates.map(Math.round).join('/')} req/s, ${t.tally.requests} requests, server CPU ${(t.cpuMs / t.tally.requests).toFixed(2)} ms/request`);
 }
 
-const mean = (rates: number[]) => rates.reduce((a, b) => a + b, 0) / rates.length;
-
-/**
- * The median of the per-round ratios: the two servers compared ran back to back
- * in every round, so a burst of other work on this machine spoils one round's
- * ratio instead of deciding the figure.
- */
-const pairedRatio = (value: number[], baseline: number[]) => +percentile(value.map((v, i) => v / (baseline[i] ?? v)), 50).toFixed(3);
 
 async function main(): Promise<void> {
   const emptyDir = mkdtempSync(join(tmpdir(), 'flotilla-bench-ingest-'));

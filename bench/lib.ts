@@ -123,6 +123,15 @@ export function percentile(values: number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)] ?? 0;
 }
 
+export const mean = (values: number[]): number => values.reduce((a, b) => a + b, 0) / values.length;
+
+/**
+ * The median of per-round ratios: the two measured back to back in every
+ * round, so a burst of other work on this machine spoils one round's ratio
+ * instead of deciding the figure.
+ */
+export const pairedRatio = (value: number[], baseline: number[]): number => +percentile(value.map((v, i) => v / (baseline[i] ?? v)), 50).toFixed(3);
+
 /**
  * A bearer token for the initial admin with every admin route open: logs in,
  * makes the required first password change, enrolls TOTP (admin routes want a
