@@ -1,6 +1,7 @@
 import type { Kysely, Transaction } from 'kysely';
 import { Compile } from 'typebox/compile';
 import type { Clock } from '../lib/clock.js';
+import { jsonMayHoldNul, nulPath } from '../lib/nul.js';
 import { isSealedEnvelope, openEnvelope, reportAad, sealRekey, type SealedEnvelope, type SealedRekey } from '../security/sealing.js';
 import type { SignedCommand } from '../security/signing.js';
 import { sqliteHandle } from '../store/sql/db.js';
@@ -64,8 +65,11 @@ function schemaMessage(value: unknown): string {
   return `${path}: ${first.message}`.slice(0, 300);
 }
 
-function parseBatch(value: unknown): ReportBatch {
+/** `text` is the JSON the value was parsed from, when known: without a `\u0000` in it, no string can hold a NUL. */
+function parseBatch(value: unknown, text?: string): ReportBatch {
   if (!batchValidator.Check(value)) throw fleetError('invalid_body', { message: schemaMessage(value) });
+  const at = text === undefined || jsonMayHoldNul(text) ? nulPath(value) : null;
+  if (at !== null) throw fleetError('invalid_body', { message: `report${at.replaceAll('/', '.')}: must not contain a NUL character`.slice(0, 300) });
   return value;
 }
 
@@ -120,13 +124,15 @@ export class ReportIngest {
     if (Math.abs(envelope.ts - now) > settings.clockSkewSeconds * 1000) throw fleetError('stale_timestamp');
     // Checked again atomically when stored; this early exit spares the parse.
     if (envelope.seq <= agent.lastSeq) throw fleetError('replay');
+    let text: string;
     let value: unknown;
     try {
-      value = JSON.parse(utf8.decode(plaintext));
+      text = utf8.decode(plaintext);
+      value = JSON.parse(text);
     } catch {
       throw fleetError('invalid_body', { message: 'the sealed report is not UTF-8 JSON' });
     }
-    return { batch: parseBatch(value), seq: envelope.seq, kid: envelope.kid };
+    return { batch: parseBatch(value, text), seq: envelope.seq, kid: envelope.kid };
   }
 
   private kidAccepted(agent: AgentRow, kid: number, now: number): boolean {

@@ -212,6 +212,23 @@ for (const { mode, available } of modes()) {
         await expectRefused(agent, () => post(client, agent, seal(agent, tooMany, { ts: now })), 400, 'invalid_body');
       });
 
+      it('a NUL character in any text, in every mode, with a 400 naming the field (PostgreSQL text cannot hold one)', async () => {
+        const now = clock.nowMs();
+        const sealed = seal(agent, [report(now, { facts: facts({ hostname: 'refusal\u0000host' }) } as never)], { ts: now });
+        await expectRefused(agent, () => post(client, agent, sealed), 400, 'invalid_body');
+        const res = await post(client, agent, seal(agent, [report(now, { facts: facts({ serial: 'x\u0000' }) } as never)], { ts: now }));
+        expect(res.json.error.message).toBe('report.reports.0.facts.serial: must not contain a NUL character');
+        // A literal backslash-u0000 is just text.
+        expect((await post(client, agent, seal(agent, [report(now, { facts: facts({ hostname: 'refusal\\u0000host' }) } as never)], { ts: now }))).status).toBe(200);
+
+        const enrolled = await client.post('/api/agent/enroll', { token, facts: facts({ hostname: 'a\u0000b' }) }, { cookies: false });
+        expect(enrolled.status, enrolled.text).toBe(400);
+        expect(enrolled.json.error).toEqual({ code: 'invalid_body', message: 'body.facts.hostname: must not contain a NUL character' });
+        const search = await admin.send('GET', '/api/fleet/machines?search=%00');
+        expect(search.status, search.text).toBe(400);
+        expect(search.json.error.code).toBe('invalid_query');
+      });
+
       it('a body over 256 KiB with 413', async () => {
         const res = await client.request('POST', '/api/agent/report', { bearer: agent.apiKey, cookies: false, raw: JSON.stringify({ v: 1, ct: 'A'.repeat(300 * 1024) }), headers: { 'content-type': 'application/json' } });
         expect(res.status).toBe(413);
