@@ -53,7 +53,7 @@ export class GroupCommit {
     if (!Number.isInteger(opts.concurrency) || opts.concurrency < 1) throw new RangeError('concurrency must be a positive integer');
   }
 
-  /** Runs `unit` in a transaction it may share; resolves with its result once that transaction committed. */
+  /** Runs `unit` in a transaction it may share; resolves with its result once that transaction committed and is durable. */
   run<T>(key: string, unit: Unit<T>): Promise<T> {
     return new Promise<T>((resolve, reject) => {
       this.#queue.push({ key, unit, resolve: resolve as (value: unknown) => void, reject });
