@@ -284,7 +284,6 @@ async function measureRounds(targets: Target[], pool: AgentPool, poster: Switchi
   for (const t of targets) log(`${t.name}: ${t.rates.map(Math.round).join('/')} req/s, ${t.tally.requests} requests, server CPU ${(t.cpuMs / t.tally.requests).toFixed(2)} ms/request`);
 }
 
-
 async function main(): Promise<void> {
   const emptyDir = mkdtempSync(join(tmpdir(), 'flotilla-bench-ingest-'));
   const historyDir = mkdtempSync(join(tmpdir(), 'flotilla-bench-ingest-'));

@@ -1,9 +1,10 @@
 import { existsSync, mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { sql } from 'kysely';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createDb } from '../../src/store/sql/db.js';
+import { WalSync } from '../../src/store/sql/wal-sync.js';
 
 const dirs: string[] = [];
 afterEach(() => {
@@ -11,7 +12,7 @@ afterEach(() => {
 });
 
 function tempFile(): string {
-  const dir = mkdtempSync(join(tmpdir(), 'flotilla-checkpoint-'));
+  const dir = mkdtempSync(join(tmpdir(), 'flotilla-wal-'));
   dirs.push(dir);
   return join(dir, 'flotilla.db');
 }
@@ -41,4 +42,31 @@ describe('SQLite WAL checkpoints on a worker thread', () => {
     expect(errors).toEqual([]);
   });
 
+});
+
+describe('WalSync', () => {
+  it('answers every flush, those that arrive while a sync runs included, in the order the syncs end', async () => {
+    const file = tempFile();
+    const store = await createDb({ sqliteFile: file });
+    const walSync = new WalSync(file);
+    try {
+      await sql`create table t (id integer primary key)`.execute(store.db);
+      const order: string[] = [];
+      const first = walSync.flush().then(() => order.push('first'));
+      // Arrive while the first sync runs: they share the next one, which starts after the first ends.
+      const later = [walSync.flush(), walSync.flush()].map((p) => p.then(() => order.push('later')));
+      await Promise.all([first, ...later]);
+      expect(order).toEqual(['first', 'later', 'later']);
+      await walSync.flush();
+    } finally {
+      await walSync.close();
+      await store.close();
+    }
+  });
+
+  it('fails a flush it cannot perform instead of answering as if the data were on disk', async () => {
+    const walSync = new WalSync(join(dirname(tempFile()), 'missing.db'));
+    await expect(walSync.flush()).rejects.toMatchObject({ code: 'ENOENT' });
+    await walSync.close();
+  });
 });
