@@ -1,4 +1,5 @@
 import { pino, type Logger, type DestinationStream } from 'pino';
+import { readableLogStream } from './log-format.js';
 
 /**
  * Credentials can ride in headers and bodies; pino removes these paths before
@@ -17,8 +18,13 @@ const REDACT = [
   '*.secret',
 ];
 
+/**
+ * JSON lines for log collectors; a person at a terminal gets readable lines
+ * instead (the same fields, redacted the same way).
+ */
 export function createLogger(level: string, destination?: DestinationStream): Logger {
-  return pino({ level, redact: { paths: REDACT, censor: '[redacted]' }, base: { service: 'flotilla' } }, destination);
+  const out = destination ?? (process.stdout.isTTY ? readableLogStream(process.stdout) : undefined);
+  return pino({ level, redact: { paths: REDACT, censor: '[redacted]' }, base: { service: 'flotilla' } }, out);
 }
 
 export type { Logger };

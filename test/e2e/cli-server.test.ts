@@ -66,7 +66,7 @@ describe('flotilla server, run as a process', () => {
       await server.stop();
     }
     const output = server.output();
-    expect(output).toMatch(/request completed/); // request logging really was on
+    expect(output).toMatch(/request completed/); // request logging (debug and below) really was on
     const secrets = JSON.parse(readFileSync(join(dataDir, 'secrets.json'), 'utf8')) as Record<string, string | Record<string, string>>;
     const values = Object.values(secrets).flatMap((v) => (typeof v === 'string' ? [v] : Object.values(v)));
     expect(values.length).toBeGreaterThanOrEqual(7);

@@ -15,8 +15,10 @@ export const agentRoutes: FastifyPluginAsync<{ fleet: Fleet }> = async (base, { 
     '/api/agent/enroll',
     { schema: { body: EnrollBody, response: { 201: EnrollResponse } }, config: { policy: { auth: 'none' } } },
     async (request, reply) => {
+      const enrolled = await fleet.enrollment.enroll(request.body, request.ip ?? null);
+      request.log.info({ agentId: enrolled.agentId, clientIp: request.ip }, 'agent enrolled');
       reply.code(201);
-      return fleet.enrollment.enroll(request.body, request.ip ?? null);
+      return enrolled;
     },
   );
 
