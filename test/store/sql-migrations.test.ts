@@ -6,13 +6,23 @@ import { afterEach, describe, expect, inject, it } from 'vitest';
 import { createDb, type SqlStore } from '../../src/store/sql/db.js';
 import { dialects, isForeignKeyViolation, isUniqueViolation } from '../../src/store/sql/dialect.js';
 import { migrateToLatest, migrations } from '../../src/store/sql/migrate.js';
-import type { UsersTable } from '../../src/store/sql/tables.js';
+import type { Database, UsersTable } from '../../src/store/sql/tables.js';
 import { sqlBackends } from '../harness/backends.js';
 
 const T0 = Date.UTC(2026, 0, 1);
 
-/** Every column of tables.ts, snake_case, with whether it may be null. */
-const expectedColumns: Record<string, Record<string, boolean>> = {
+type Snake<S extends string> = S extends `${infer H}${infer T}` ? `${H extends Lowercase<H> ? H : `_${Lowercase<H>}`}${Snake<T>}` : S;
+/** Each table and column of tables.ts, snake_case, with `true` exactly where its type admits null. */
+type ExpectedColumns = {
+  [T in keyof Database as Snake<T & string>]: { [C in keyof Database[T] as Snake<C & string>]: null extends Database[T][C] ? true : false };
+};
+
+/**
+ * What every migration together must create. The type makes the compiler
+ * check this list against tables.ts (a missing table or column, or a wrong
+ * nullability, does not typecheck); the test checks the databases against it.
+ */
+const expectedColumns: ExpectedColumns = {
   users: {
     id: false, username: false, role: false, status: false, password_hash: false, password_algo: false,
     password_salt: true, pepper_version: true, must_change_password: false, password_changed_at: false,
@@ -25,7 +35,34 @@ const expectedColumns: Record<string, Record<string, boolean>> = {
   refresh_tokens: {
     id: false, session_id: false, token_hash: false, created_at: false, updated_at: false, expires_at: false, used_at: true,
   },
-  // 0003_mfa
+  enrollment_tokens: {
+    id: false, secret_hash: false, note: true, max_uses: false, uses: false, expires_at: false, revoked_at: true, created_by: true,
+    created_at: false, updated_at: false,
+  },
+  agents: {
+    id: false, key_hash: false, kid: false, prev_kid: true, prev_kid_until: true, last_seq: false, last_result_seq: false,
+    interval_seconds: false, enrollment_token_id: true, enrolled_at: false, revoked_at: true, last_ip: true, created_at: false, updated_at: false,
+  },
+  machines: {
+    id: false, hostname: false, os: false, platform: false, arch: false, serial: true, agent_version: true, facts: false, facts_hash: false,
+    last_seen_at: true, last_collected_at: true, cpu: true, mem: true, swap: true, disk: true, net_rx: true, net_tx: true, load1: true,
+    net_rx_total: true, net_tx_total: true, latest: true, decommissioned_at: true, created_at: false, updated_at: false,
+  },
+  machine_tags: { machine_id: false, tag: false, created_at: false, updated_at: false },
+  metrics_raw: {
+    machine_id: false, ts: false, cpu: true, mem: true, swap: true, disk: true, net_rx: true, net_tx: true, load1: true, created_at: false, updated_at: false,
+  },
+  metrics_minute: {
+    machine_id: false, bucket: false, count: false, cpu_avg: true, cpu_max: true, mem_avg: true, mem_max: true, swap_avg: true, swap_max: true,
+    disk_avg: true, disk_max: true, net_rx_avg: true, net_rx_max: true, net_tx_avg: true, net_tx_max: true, load1_avg: true, load1_max: true,
+    created_at: false, updated_at: false,
+  },
+  metrics_hour: {
+    machine_id: false, bucket: false, count: false, cpu_avg: true, cpu_max: true, mem_avg: true, mem_max: true, swap_avg: true, swap_max: true,
+    disk_avg: true, disk_max: true, net_rx_avg: true, net_rx_max: true, net_tx_avg: true, net_tx_max: true, load1_avg: true, load1_max: true,
+    created_at: false, updated_at: false,
+  },
+  job_watermarks: { name: false, value: false, created_at: false, updated_at: false },
   mfa_totp: { user_id: false, secret_enc: false, confirmed_at: true, last_used_step: true, created_at: false, updated_at: false },
   mfa_backup_codes: { id: false, user_id: false, code_hash: false, used_at: true, created_at: false, updated_at: false },
   webauthn_credentials: {
@@ -34,6 +71,11 @@ const expectedColumns: Record<string, Record<string, boolean>> = {
   },
   login_locations: { user_id: false, prefix: false, last_seen_at: false, created_at: false, updated_at: false },
   account_lockouts: { user_id: false, locked_until: false, created_at: false, updated_at: false },
+  audit_log: {
+    seq: false, ts: false, actor_type: false, actor_id: true, actor_ip: true, action: false, resource_type: true, resource_id: true,
+    before: true, after: true, success: false, error: true, prev_hash: false, hash: false, created_at: false, updated_at: false,
+  },
+  audit_anchors: { seq: false, hash: false, ts: false, sig: false, created_at: false, updated_at: false },
 };
 
 function user(id: string, username: string): UsersTable {
@@ -81,7 +123,7 @@ for (const backend of sqlBackends()) {
       const actual = Object.fromEntries(
         tables.map((t) => [t.name, Object.fromEntries(t.columns.map((c) => [c.name, c.isNullable]))]),
       );
-      // Each table listed here must match exactly; later migrations' tables have their own suites.
+      expect(Object.keys(actual).sort()).toEqual(Object.keys(expectedColumns).sort());
       for (const [name, columns] of Object.entries(expectedColumns)) expect(actual[name], name).toEqual(columns);
     });
 
