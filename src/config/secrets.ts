@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
-import { mkdir, open, rename, rm, stat } from 'node:fs/promises';
-import { dirname, join } from 'node:path';
+import { mkdir, open, stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import { writeFileAtomic } from '../lib/atomic-file.js';
 import { ConfigSchema, SECRET_NAMES, type Config, type Secrets } from './schema.js';
 import { ConfigError, validationIssues, type ConfigIssue } from './errors.js';
 import { envVarName } from './env.js';
@@ -96,34 +97,6 @@ async function readPlainStore(path: string): Promise<Partial<Secrets>> {
   }
 }
 
-/** Temp file opened 0600 beside the target, then rename: a crash never leaves a half-written store. */
-async function writeFileAtomic(path: string, data: string | Uint8Array): Promise<void> {
-  const tmp = `${path}.${randomBytes(6).toString('hex')}.tmp`;
-  const fh = await open(tmp, 'wx', 0o600);
-  try {
-    try {
-      await fh.writeFile(data);
-      await fh.sync();
-    } finally {
-      await fh.close();
-    }
-    await rename(tmp, path);
-  } catch (err) {
-    await rm(tmp, { force: true });
-    throw err;
-  }
-  // Persist the rename itself; best effort (not every file system allows fsync on a directory).
-  try {
-    const dir = await open(dirname(path), 'r');
-    try {
-      await dir.sync();
-    } finally {
-      await dir.close();
-    }
-  } catch {
-    /* ignored */
-  }
-}
 
 interface SecretStore {
   read(): Promise<Partial<Secrets>>;

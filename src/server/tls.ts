@@ -1,11 +1,12 @@
 import { constants, createHash, createPrivateKey, randomBytes, webcrypto, X509Certificate, type KeyObject } from 'node:crypto';
-import { chmod, mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, readFile } from 'node:fs/promises';
 import { isIP } from 'node:net';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import type { SecureContextOptions } from 'node:tls';
 import * as x509 from '@peculiar/x509';
 import ipaddr from 'ipaddr.js';
+import { writeFileAtomic } from '../lib/atomic-file.js';
 import type { Clock } from '../lib/clock.js';
 
 /**
@@ -158,8 +159,8 @@ async function ensureSelfSignedDetailed(opts: SelfSignedOptions): Promise<{ cert
   }
   const cert = await generateSelfSigned(wanted, now, validityDays);
   // Key first, each through a rename, so a crash leaves a mismatched pair (regenerated) rather than a torn file.
-  await writeAtomically(join(opts.dir, KEY_FILE), cert.keyPem, 0o600);
-  await writeAtomically(join(opts.dir, CERT_FILE), cert.certPem, 0o644);
+  await writeFileAtomic(join(opts.dir, KEY_FILE), cert.keyPem, 0o600);
+  await writeFileAtomic(join(opts.dir, CERT_FILE), cert.certPem, 0o644);
   return { cert, generated: true };
 }
 
@@ -267,18 +268,6 @@ async function generateSelfSigned(names: SanName[], nowMs: number, validityDays:
   const certPem = generated.toString('pem') + '\n';
   const leaf = new X509Certificate(certPem);
   return { certPem, keyPem, fingerprint: fingerprintOfLeaf(leaf), notAfterMs: Date.parse(leaf.validTo), selfSigned: true };
-}
-
-async function writeAtomically(file: string, content: string, mode: number): Promise<void> {
-  const tmp = `${file}.${randomBytes(6).toString('hex')}.tmp`;
-  try {
-    // 'wx' + mode: the file is born with its final permissions, never briefly world-readable.
-    await writeFile(tmp, content, { mode, flag: 'wx' });
-    await rename(tmp, file);
-  } catch (err) {
-    await rm(tmp, { force: true });
-    throw err;
-  }
 }
 
 export interface CertificateRenewalOptions extends SelfSignedOptions {
