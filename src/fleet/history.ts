@@ -1,4 +1,5 @@
 import type { Kysely } from 'kysely';
+import { Type, type Static } from 'typebox';
 import type { Clock } from '../lib/clock.js';
 import type { Database } from '../store/sql/tables.js';
 import { fleetError } from './errors.js';
@@ -16,21 +17,23 @@ const DEFAULT_SPAN_MS = HOUR_MS;
 // API metric name -> column; fixed table, never input.
 const COLUMN = { cpu: 'cpu', memory: 'mem', swap: 'swap', disk: 'disk', netRx: 'netRx', netTx: 'netTx', load1: 'load1' } as const;
 
-export interface HistoryPoint {
-  t: number;
-  avg: number | null;
-  max: number | null;
-}
+const Value = Type.Union([Type.Number(), Type.Null()]);
 
-export interface History {
-  machineId: string;
-  metric: HistoryMetric;
-  resolution: Exclude<Resolution, 'auto'>;
-  from: number;
-  to: number;
-  points: HistoryPoint[];
-  truncated: boolean;
-}
+/** One answer of the history API; the route's response schema and the domain type both come from here. */
+export const HistorySchema = Type.Object(
+  {
+    machineId: Type.String(),
+    metric: Type.Enum(HISTORY_METRICS),
+    resolution: Type.Enum(['raw', '1m', '1h'] as const),
+    from: Type.Integer(),
+    to: Type.Integer(),
+    points: Type.Array(Type.Object({ t: Type.Integer(), avg: Value, max: Value }, { additionalProperties: false })),
+    truncated: Type.Boolean(),
+  },
+  { additionalProperties: false },
+);
+export type History = Static<typeof HistorySchema>;
+export type HistoryPoint = History['points'][number];
 
 /** `auto` picks raw up to 6 h, 1-minute buckets up to 7 days, hourly beyond. */
 export function pickResolution(resolution: Resolution, spanMs: number): Exclude<Resolution, 'auto'> {

@@ -1,6 +1,6 @@
 import { Type, type TSchema } from 'typebox';
 import { MAX_CT_CHARS, MAX_KID } from '../../security/sealing.js';
-import { HISTORY_METRICS, RESOLUTIONS } from '../history.js';
+import { HISTORY_METRICS, HistorySchema, RESOLUTIONS } from '../history.js';
 import { MACHINE_SORTS } from '../machines.js';
 import { FactsSchema, MAX_REPORTS_PER_BATCH, ReportSchema } from '../protocol/report.js';
 import { MACHINE_STATUSES } from '../status.js';
@@ -169,18 +169,7 @@ export const HistoryQuery = Type.Object(
   { from: Type.Optional(Ms), to: Type.Optional(Ms), metric: Type.Optional(Type.Enum(HISTORY_METRICS)), resolution: Type.Optional(Type.Enum(RESOLUTIONS)) },
   strict,
 );
-export const HistorySchema = Type.Object(
-  {
-    machineId: Type.String(),
-    metric: Type.String(),
-    resolution: Type.String(),
-    from: Type.Integer(),
-    to: Type.Integer(),
-    points: Type.Array(Type.Object({ t: Type.Integer(), avg: Metric, max: Metric }, strict)),
-    truncated: Type.Boolean(),
-  },
-  strict,
-);
+export { HistorySchema };
 
 export const Tag = Type.String({ minLength: 1, maxLength: 128 });
 export const TagsBody = Type.Object({ tags: Type.Array(Tag, { maxItems: 64 }) }, strict);

@@ -1,10 +1,11 @@
 import { Type } from 'typebox';
+import { RoleSchema } from '../roles.js';
+import { UserViewSchema } from '../users/view.js';
 
 const strict = { additionalProperties: false } as const;
 
 export const Username = Type.String({ minLength: 1, maxLength: 1024 });
 export const Password = Type.String({ minLength: 1, maxLength: 1024 });
-export const RoleSchema = Type.Union([Type.Literal('admin'), Type.Literal('operator'), Type.Literal('viewer')]);
 export const IdParam = Type.Object({ id: Type.String({ format: 'uuid' }) }, strict);
 export const SessionParams = Type.Object({ id: Type.String({ format: 'uuid' }), sid: Type.String({ format: 'uuid' }) }, strict);
 export const ListQuery = Type.Object(
@@ -15,19 +16,7 @@ export const ListQuery = Type.Object(
   strict,
 );
 
-export const UserSchema = Type.Object(
-  {
-    id: Type.String(),
-    username: Type.String(),
-    role: Type.String(),
-    status: Type.String(),
-    passwordChangeRequired: Type.Boolean(),
-    lockedUntil: Type.Optional(Type.Integer()),
-    createdAt: Type.Integer(),
-    updatedAt: Type.Integer(),
-  },
-  strict,
-);
+export const UserSchema = UserViewSchema;
 
 export const SessionSchema = Type.Object(
   {

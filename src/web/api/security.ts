@@ -1,34 +1,6 @@
-/** Shapes of the audit and perimeter admin APIs (src/security/routes/schemas.ts, src/perimeter/routes.ts). */
+/** Shapes of the audit and perimeter admin APIs, from the generated route types. */
+import type { Answer } from './types.js';
 
-export interface AuditEntry {
-  seq: number;
-  ts: number;
-  actorType: string;
-  actorId: string | null;
-  actorIp: string | null;
-  action: string;
-  resourceType: string | null;
-  resourceId: string | null;
-  before: unknown;
-  after: unknown;
-  success: boolean;
-  error: string | null;
-}
-
-export interface VerifyResult {
-  ok: boolean;
-  count: number;
-  firstSeq: number | null;
-  lastSeq: number | null;
-  head: string | null;
-  checkpoints: number;
-  broken: { seq: number; reason: string } | null;
-}
-
-export interface IpBlock {
-  ip: string;
-  reason: 'not_found' | 'auth_failures';
-  count: number;
-  blockedAt: number;
-  expiresAt: number;
-}
+export type AuditEntry = Answer<'GET /api/admin/audit'>['items'][number];
+export type VerifyResult = Answer<'GET /api/admin/audit/verify'>;
+export type IpBlock = Answer<'GET /api/admin/security/blocks'>['items'][number];
