@@ -4,9 +4,10 @@ import { sql, type Kysely, type RawBuilder, type SqlBool } from 'kysely';
 import type { Clock } from '../lib/clock.js';
 import { decodeCursor, encodeCursor, type Page } from '../lib/cursor.js';
 import { isId } from '../lib/ids.js';
-import type { Database, MachinesTable } from '../store/sql/tables.js';
+import type { AgentsTable, Database, MachinesTable } from '../store/sql/tables.js';
 import { fleetError } from './errors.js';
-import type { Facts, Report } from './protocol/report.js';
+import type { Facts } from './protocol/report.js';
+import type { LatestReport, MachineDetail, MachineListRow, MachineSummary } from './machine-view.js';
 import { machineStatus, statusCondition, type MachineStatus } from './status.js';
 
 // canonicalize is CommonJS with an ESM-style .d.ts; at runtime the default import is the function.
@@ -15,48 +16,7 @@ const canonicalize = canonicalizeModule as unknown as (input: unknown) => string
 export const MACHINE_SORTS = ['hostname', 'lastSeen', 'cpu', 'memory'] as const;
 export type MachineSort = (typeof MACHINE_SORTS)[number];
 
-/** One row of the machine list, also the payload of the live `machine` event. */
-export interface MachineListRow {
-  id: string;
-  hostname: string;
-  os: string;
-  platform: string;
-  arch: string;
-  serial: string | null;
-  agentVersion: string | null;
-  status: MachineStatus;
-  intervalSeconds: number;
-  enrolledAt: number;
-  lastSeenAt: number | null;
-  decommissionedAt: number | null;
-  cpu: number | null;
-  memory: number | null;
-  swap: number | null;
-  disk: number | null;
-  netRx: number | null;
-  netTx: number | null;
-  load1: number | null;
-  tags: string[];
-}
-
-/** The newest report's details, without facts (those have their own field). */
-export type LatestReport = Omit<Report, 'facts'>;
-
-export interface MachineDetail extends MachineListRow {
-  facts: Facts;
-  lastCollectedAt: number | null;
-  latest: LatestReport | null;
-}
-
-export interface MachineSummary {
-  total: number;
-  online: number;
-  warning: number;
-  offline: number;
-  decommissioned: number;
-  /** Means over machines that are online or warning; null when there are none. */
-  averages: { cpu: number | null; memory: number | null; disk: number | null };
-}
+export type { LatestReport, MachineDetail, MachineListRow, MachineSummary } from './machine-view.js';
 
 export interface MachineQuery {
   search?: string;
@@ -180,26 +140,9 @@ function sortExpression(sort: MachineSort): RawBuilder<string | number> {
   }
 }
 
-type ListRecord = {
-  id: string;
-  hostname: string;
-  os: string;
-  platform: string;
-  arch: string;
-  serial: string | null;
-  agentVersion: string | null;
-  lastSeenAt: number | null;
-  decommissionedAt: number | null;
-  cpu: number | null;
-  mem: number | null;
-  swap: number | null;
-  disk: number | null;
-  netRx: number | null;
-  netTx: number | null;
-  load1: number | null;
-  intervalSeconds: number;
-  enrolledAt: number;
-};
+/** The columns LIST_COLUMNS selects. */
+type ListRecord = Pick<MachinesTable, 'id' | 'hostname' | 'os' | 'platform' | 'arch' | 'serial' | 'agentVersion' | 'lastSeenAt' | 'decommissionedAt' | 'cpu' | 'mem' | 'swap' | 'disk' | 'netRx' | 'netTx' | 'load1'> &
+  Pick<AgentsTable, 'intervalSeconds' | 'enrolledAt'>;
 
 function toListRow(r: ListRecord, tags: string[], now: number): MachineListRow {
   return {

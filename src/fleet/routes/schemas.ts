@@ -1,8 +1,9 @@
 import { Type, type TSchema } from 'typebox';
 import { MAX_CT_CHARS, MAX_KID } from '../../security/sealing.js';
 import { HISTORY_METRICS, HistorySchema, RESOLUTIONS } from '../history.js';
+import { MachineDetailSchema, MachineRowSchema, MachineSummarySchema } from '../machine-view.js';
 import { MACHINE_SORTS } from '../machines.js';
-import { FactsSchema, MAX_REPORTS_PER_BATCH, ReportSchema } from '../protocol/report.js';
+import { FactsSchema, MAX_REPORTS_PER_BATCH } from '../protocol/report.js';
 import { MACHINE_STATUSES } from '../status.js';
 
 const strict = { additionalProperties: false } as const;
@@ -114,42 +115,8 @@ export const RotateResponse = Type.Object({ agentId: Type.String(), kid: Type.In
 
 // --- fleet routes -----------------------------------------------------------
 
-const Metric = Nullable(Type.Number());
-export const MachineRowSchema = Type.Object(
-  {
-    id: Type.String(),
-    hostname: Type.String(),
-    os: Type.String(),
-    platform: Type.String(),
-    arch: Type.String(),
-    serial: Nullable(Type.String()),
-    agentVersion: Nullable(Type.String()),
-    status: Status,
-    intervalSeconds: Type.Integer(),
-    enrolledAt: Type.Integer(),
-    lastSeenAt: Nullable(Type.Integer()),
-    decommissionedAt: Nullable(Type.Integer()),
-    cpu: Metric,
-    memory: Metric,
-    swap: Metric,
-    disk: Metric,
-    netRx: Metric,
-    netTx: Metric,
-    load1: Metric,
-    tags: Type.Array(Type.String()),
-  },
-  strict,
-);
+export { MachineDetailSchema, MachineRowSchema };
 export const MachinePage = Type.Object({ items: Type.Array(MachineRowSchema), next: Next }, strict);
-export const MachineDetailSchema = Type.Object(
-  {
-    ...MachineRowSchema.properties,
-    facts: FactsSchema,
-    lastCollectedAt: Nullable(Type.Integer()),
-    latest: Nullable(Type.Omit(ReportSchema, ['facts'])),
-  },
-  strict,
-);
 
 const sorts = MACHINE_SORTS.flatMap((s) => [s, `-${s}`]);
 export const MachineQuery = Type.Object(
@@ -176,14 +143,4 @@ export const TagsBody = Type.Object({ tags: Type.Array(Tag, { maxItems: 64 }) },
 export const TagsResponse = Type.Object({ tags: Type.Array(Type.String()) }, strict);
 export const TagList = Type.Object({ items: Type.Array(Type.Object({ tag: Type.String(), count: Type.Integer() }, strict)), next: Type.Null() }, strict);
 
-export const SummarySchema = Type.Object(
-  {
-    total: Type.Integer(),
-    online: Type.Integer(),
-    warning: Type.Integer(),
-    offline: Type.Integer(),
-    decommissioned: Type.Integer(),
-    averages: Type.Object({ cpu: Metric, memory: Metric, disk: Metric }, strict),
-  },
-  strict,
-);
+export const SummarySchema = MachineSummarySchema;
