@@ -50,60 +50,51 @@ export async function openServices(config: Config, opts: { log: Logger; clock?: 
   const secrets = await resolveSecrets(config, { clusterMode: isClusterMode(config) });
   const applied = await runMigrations(config);
   if (applied.length > 0) log.info({ migrations: applied }, 'migrations applied');
-  const sql = await createDb(
-    config.database.url
-      ? { url: config.database.url, onPoolError: (err) => log.warn({ err }, 'database connection error') }
-      : { sqliteFile: sqliteFileOf(config), checkpointIntervalMs: 1000, onCheckpointError: (err) => log.warn({ err: { message: err.message } }, 'database checkpoint failed') },
-  );
-  let kv: Kv;
-  try {
-    kv = await createKv({ url: config.redis.url, prefix: config.redis.prefix, clock, onError: (err) => log.warn({ err: { message: err.message } }, 'redis error') });
-  } catch (err) {
-    await sql.close();
-    throw err;
-  }
-  let perimeter: Perimeter;
-  try {
-    perimeter = await createPerimeter({ config: config.perimeter, kv, clock });
-  } catch (err) {
-    await kv.close();
-    await sql.close();
-    throw err;
-  }
-  // Identity asks the perimeter for a slot before checking any credential (per-IP failed-login limit).
-  const identity = await createIdentity({ db: sql.db, kv, clock, config, secrets, loginGuard: perimeter.loginThrottle.guard });
-  const fleet = createFleet({ db: sql.db, kv, clock, config, secrets, log });
-  let security: Security;
-  try {
-    security = createSecurity({ sql, kv, clock, config, secrets, log, blocks: perimeter.blocks, egress: perimeter.egress });
-  } catch (err) {
-    await kv.close();
-    await sql.close();
-    throw err;
-  }
-  security.watchIdentity(identity.events, { revokeUserSessions: (userId, reason) => identity.sessions.revokeAllForUser(userId, reason) });
-  perimeter.stats.subscribe((event) => security.onPerimeterEvent(event));
-  security.metrics.setAgentsSource(async () => {
-    const { online, warning, offline, decommissioned } = await fleet.machines.summary();
-    return { online, warning, offline, decommissioned };
-  });
-  return {
-    config,
-    secrets,
-    clock,
-    log,
-    sql,
-    kv,
-    perimeter,
-    identity,
-    fleet,
-    security,
-    async close() {
-      await fleet.stop();
-      // Before the database closes: pending audit entries are written, a last checkpoint taken.
-      await security.close();
-      await kv.close();
-      await sql.close();
-    },
+  // Each handle opened is closed again, newest first, if a later step fails.
+  const opened: Array<() => Promise<void>> = [];
+  const closeOpened = async () => {
+    let failure: unknown = null;
+    for (const close of opened.splice(0).reverse()) await close().catch((err: unknown) => (failure ??= err));
+    if (failure !== null) throw failure;
   };
+  try {
+    const sql = await createDb(
+      config.database.url
+        ? { url: config.database.url, onPoolError: (err) => log.warn({ err }, 'database connection error') }
+        : { sqliteFile: sqliteFileOf(config), checkpointIntervalMs: 1000, onCheckpointError: (err) => log.warn({ err: { message: err.message } }, 'database checkpoint failed') },
+    );
+    opened.push(() => sql.close());
+    const kv = await createKv({ url: config.redis.url, prefix: config.redis.prefix, clock, onError: (err) => log.warn({ err: { message: err.message } }, 'redis error') });
+    opened.push(() => kv.close());
+    const perimeter = await createPerimeter({ config: config.perimeter, kv, clock });
+    // Identity asks the perimeter for a slot before checking any credential (per-IP failed-login limit).
+    const identity = await createIdentity({ db: sql.db, kv, clock, config, secrets, loginGuard: perimeter.loginThrottle.guard });
+    const fleet = createFleet({ db: sql.db, kv, clock, config, secrets, log });
+    const security = createSecurity({ sql, kv, clock, config, secrets, log, blocks: perimeter.blocks, egress: perimeter.egress });
+    opened.push(() => security.close());
+    opened.push(() => fleet.stop());
+    security.watchIdentity(identity.events, { revokeUserSessions: (userId, reason) => identity.sessions.revokeAllForUser(userId, reason) });
+    perimeter.stats.subscribe((event) => security.onPerimeterEvent(event));
+    security.metrics.setAgentsSource(async () => {
+      const { online, warning, offline, decommissioned } = await fleet.machines.summary();
+      return { online, warning, offline, decommissioned };
+    });
+    return {
+      config,
+      secrets,
+      clock,
+      log,
+      sql,
+      kv,
+      perimeter,
+      identity,
+      fleet,
+      security,
+      // Fleet jobs stop first; the audit writes what is pending and takes a last checkpoint before the database closes.
+      close: closeOpened,
+    };
+  } catch (err) {
+    await closeOpened().catch((closeErr: unknown) => log.warn({ err: closeErr }, 'closing after a failed start failed'));
+    throw err;
+  }
 }

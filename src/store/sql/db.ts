@@ -129,6 +129,8 @@ function openSqlite(file: string, opts: CreateDbOptions): SqlStore {
       // The thread's connection goes first, so the server's, closing last, folds the WAL into the file.
       await checkpointer?.close();
       await db.destroy();
+      // Kysely closes only a connection it has used; ours was opened before any query.
+      if (database.open) database.close();
     },
   };
 }
