@@ -98,6 +98,15 @@ for (const { mode, available } of modes()) {
 
     it('an admin password reset', () => expectRevocationEnds('s-reset', (u) => admin.send('POST', `/api/admin/users/${u.id}/password`, { password: 'Reset-By-Admin-Password-3' })));
 
+    it("this node's own revocation closes the stream before it answers, without waiting for the periodic check", async () => {
+      const user = await createUser(t, admin, 's-local');
+      const stream = await openFor(t.server, user);
+      const before = t.server.services.fleet.events.openStreams;
+      expect((await user.client.send('POST', '/api/auth/logout')).status).toBe(200);
+      expect(t.server.services.fleet.events.openStreams).toBe(before - 1);
+      await endsWithin(stream, WITHIN_MS);
+    });
+
     it('ends every stream of a user, on bearer and cookie sessions alike', async () => {
       const user = await createUser(t, admin, 's-all');
       const streams = [await openFor(t.server, user), await openEventStream(t.server, { bearer: await bearerSession(t, user.username) })];
