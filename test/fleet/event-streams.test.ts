@@ -2,6 +2,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { sessionsRepo } from '../../src/identity/sessions/repo.js';
 import { ManualClock } from '../../src/lib/clock.js';
 import { createLogger } from '../../src/server/logger.js';
 import { startServer, type RunningServer } from '../../src/server/start.js';
@@ -204,6 +205,17 @@ describe('a stream ends with the access token and the session it was opened with
     expect((await user.client.send('POST', '/api/auth/refresh')).status).toBe(200);
     const renewed = await openFor(t.server, user);
     renewed.close();
+  });
+
+  it('when another process revokes the session in the database alone (the CLI on an embedded server), within a minute', async () => {
+    const user = await createUser(t, admin, 'x-cli');
+    const stream = await openFor(t.server, user);
+    const sid = await currentSessionId(user.client);
+    await sessionsRepo.revoke(t.server.services.sql.db, { id: sid }, clock.nowMs(), 'cli');
+    // The cached session state lapses after a minute; then the database decides, as it does for a request.
+    clock.advance(61_000);
+    await endsWithin(stream, WITHIN_MS);
+    expect(endReason(stream)).toBe('revoked');
   });
 
   it('when the session idles out, though its access token still lives', async () => {
