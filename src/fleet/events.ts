@@ -59,7 +59,8 @@ export interface FleetEventsDeps {
  *
  * A stream is authorised once, when it opens; it must not outlive that
  * authorisation. Every second one batched KV read re-checks the session and
- * token of every open stream (O(open streams), never O(users)): that is what
+ * token of every open stream (O(open streams), never O(users)), idle timeout
+ * included: that is what
  * makes a revocation made on any node, or by a node that has since died,
  * reach this one, and it needs no delivery guarantee from pub/sub. This
  * node's own revocations close their streams at once (`endSessions`,

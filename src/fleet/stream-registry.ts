@@ -41,7 +41,7 @@ export class StreamRegistry<S> {
   }
 
   /** Throws the cap's error when the owner may not open another stream. */
-  admit(owner: StreamOwner): void {
+  private admit(owner: StreamOwner): void {
     if ((this.bySession.get(owner.sessionId) ?? 0) >= this.limits.perSession) throw fleetError('session_stream_limit');
     if ((this.byUser.get(owner.userId) ?? 0) >= this.limits.perUser) throw fleetError('user_stream_limit');
     if (!owner.admin && this.nonAdmin >= this.limits.total) throw fleetError('too_many_streams');
