@@ -60,9 +60,9 @@ export interface FleetEventsDeps {
  * A stream is authorised once, when it opens; it must not outlive that
  * authorisation. Every second one batched KV read re-checks the session and
  * token of every open stream (O(open streams), never O(users)), idle timeout
- * included: that is what
- * makes a revocation made on any node, or by a node that has since died,
- * reach this one, and it needs no delivery guarantee from pub/sub. This
+ * included: that is what makes a revocation made on any node, or by a node
+ * that has since died, reach this one, with no delivery guarantee needed
+ * from pub/sub. This
  * node's own revocations close their streams at once (`endSessions`,
  * `endTokens`). A stream also ends when its access token expires; the
  * dashboard then reconnects with the token it has renewed meanwhile.
