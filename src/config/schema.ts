@@ -219,6 +219,16 @@ export const ConfigSchema = Type.Object(
         keyGraceSeconds: Type.Integer({ minimum: 0, maximum: 2592000, default: 86400 }),
         /** Allowed difference between an envelope's ts and the server clock, in seconds. */
         clockSkewSeconds: Type.Integer({ minimum: 1, maximum: 3600, default: 300 }),
+        /** Caps on open live event streams (`GET /api/fleet/events`), per node. */
+        streams: Type.Object(
+          {
+            maxPerSession: Type.Integer({ minimum: 1, maximum: 1000, default: 5 }),
+            maxPerUser: Type.Integer({ minimum: 1, maximum: 10_000, default: 20 }),
+            /** Streams of non-admins; admins are not counted, so they always get one. */
+            maxTotal: Type.Integer({ minimum: 1, maximum: 100_000, default: 1000 }),
+          },
+          { additionalProperties: false, default: {} },
+        ),
       },
       { additionalProperties: false, default: {} },
     ),

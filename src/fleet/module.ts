@@ -5,7 +5,7 @@ import type { Kv } from '../store/kv/kv.js';
 import type { Database } from '../store/sql/tables.js';
 import { AgentService } from './agents.js';
 import { EnrollmentService } from './enrollment.js';
-import { FleetEvents } from './events.js';
+import { FleetEvents, type StreamAuthority } from './events.js';
 import { HistoryService } from './history.js';
 import { ReportIngest } from './ingest.js';
 import { fleetKeys, type FleetKeys } from './keys.js';
@@ -34,6 +34,8 @@ export interface FleetOptions {
   config: Config;
   secrets: Secrets;
   log: FleetLog;
+  /** Re-checks the sessions behind open event streams (identity's SessionService). */
+  streamAuthority: StreamAuthority;
   /** Background job period (default one minute). */
   jobIntervalMs?: number;
 }
@@ -44,7 +46,8 @@ export function createFleet(opts: FleetOptions): Fleet {
   const keys = fleetKeys(opts.secrets);
   const agents = new AgentService({ db, clock, keyGraceSeconds: settings.keyGraceSeconds });
   const machines = new MachineService({ db, clock });
-  const events = new FleetEvents({ kv, machines, log });
+  const { maxPerSession, maxPerUser, maxTotal } = settings.streams;
+  const events = new FleetEvents({ kv, machines, log, clock, authority: opts.streamAuthority, limits: { perSession: maxPerSession, perUser: maxPerUser, total: maxTotal } });
   const ingest = new ReportIngest({
     db,
     clock,

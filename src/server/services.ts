@@ -69,7 +69,12 @@ export async function openServices(config: Config, opts: { log: Logger; clock?: 
     const perimeter = await createPerimeter({ config: config.perimeter, kv, clock });
     // Identity asks the perimeter for a slot before checking any credential (per-IP failed-login limit).
     const identity = await createIdentity({ db: sql.db, kv, clock, config, secrets, loginGuard: perimeter.loginThrottle.guard });
-    const fleet = createFleet({ db: sql.db, kv, clock, config, secrets, log });
+    const fleet = createFleet({ db: sql.db, kv, clock, config, secrets, log, streamAuthority: identity.sessions });
+    // This node's own revocations end their streams at once; other nodes' are found by the streams' periodic check.
+    identity.sessions.onRevoked(({ sessionIds, tokenIds }) => {
+      if (sessionIds.length > 0) fleet.events.endSessions(sessionIds);
+      if (tokenIds.length > 0) fleet.events.endTokens(tokenIds);
+    });
     const security = createSecurity({ sql, kv, clock, config, secrets, log, blocks: perimeter.blocks, egress: perimeter.egress });
     opened.push(() => security.close());
     opened.push(() => fleet.stop());

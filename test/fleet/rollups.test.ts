@@ -155,7 +155,7 @@ describe('report ingest cost does not grow with the tables (SQLite query plans)'
       const config = await loadConfig({ env: {}, overrides: { dataDir: dir } });
       const secret = () => randomBytes(32).toString('base64url');
       const secrets: Secrets = { jwt: secret(), pepper: { '1': secret() }, e2ee: secret(), db: secret(), audit: secret(), commandSigning: secret(), cluster: secret() };
-      const fleet = createFleet({ db: store.db, kv, clock, config, secrets, log: silent });
+      const fleet = createFleet({ db: store.db, kv, clock, config, secrets, log: silent, streamAuthority: { stillValid: async (owners) => owners.map(() => false) } });
       const { token } = await fleet.enrollment.createToken({ ttlSeconds: 3600, maxUses: 2 }, null);
       const other = await fleet.enrollment.enroll({ token, facts: facts({ hostname: 'big' }) }, null);
       const agent = await fleet.enrollment.enroll({ token, facts: facts({ hostname: 'small' }) }, null);

@@ -1,6 +1,7 @@
 import type { FastifyPluginAsync } from 'fastify';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { Type } from 'typebox';
+import { fleetError } from '../errors.js';
 import type { Fleet } from '../module.js';
 import { HistoryQuery, HistorySchema, IdParam, MachineDetailSchema, MachinePage, MachineQuery, SummarySchema, TagList, TagsBody, TagsResponse } from './schemas.js';
 
@@ -30,10 +31,20 @@ export const fleetRoutes: FastifyPluginAsync<{ fleet: Fleet }> = async (base, { 
 
   app.get('/api/fleet/tags', { schema: { response: { 200: TagList } }, config: viewer }, async () => ({ items: await fleet.machines.listTags(), next: null }));
 
-  // Server-sent events. A stream, not JSON: the 200 schema only documents it.
+  // Server-sent events. A stream, not JSON: the 200 schema only documents it. It lasts while the access token it
+  // was opened with does, and ends early (an `end` event, then EOF) when that token or its session is revoked.
   // Registered on the untyped instance: the handler sends a stream, which the typed 200 (a string) cannot describe.
   base.get('/api/fleet/events', { schema: { response: { 200: Type.String({ description: 'text/event-stream' }) } }, config: viewer }, (request, reply) => {
-    const stream = fleet.events.open();
+    const principal = request.principal;
+    // The policy has authenticated the request; a missing principal is a wiring fault, refused rather than served.
+    if (!principal) throw fleetError('unauthorized');
+    const stream = fleet.events.open({
+      userId: principal.userId,
+      sessionId: principal.sessionId,
+      tokenId: principal.jti,
+      expiresAt: principal.accessExpiresAt,
+      admin: principal.role === 'admin',
+    });
     // The response's close (not the request's, which fires once the request is read) means the client left.
     reply.raw.once('close', () => stream.close());
     return reply

@@ -13,6 +13,12 @@ export const sessionsRepo = {
     return db.selectFrom('sessions').selectAll().where('id', '=', id).executeTakeFirst();
   },
 
+  /** The rows of these sessions (one query, for a batch of open event streams). */
+  byIds(db: Kysely<Database>, ids: readonly string[]): Promise<SessionRow[]> {
+    if (ids.length === 0) return Promise.resolve([]);
+    return db.selectFrom('sessions').selectAll().where('id', 'in', [...ids]).execute();
+  },
+
   /** Live sessions of a user, newest first (bounded by the refresh-token life). */
   activeForUser(db: Kysely<Database>, userId: string, now: number): Promise<SessionRow[]> {
     return db

@@ -45,6 +45,18 @@ export interface Principal {
   decoy: boolean;
 }
 
+/** What this process just revoked: whole sessions, or single access tokens. */
+export interface Revocation {
+  sessionIds: string[];
+  tokenIds: string[];
+}
+
+/** A session and the access token a long-lived use of it (an event stream) was authorised with. */
+export interface SessionGrant {
+  sessionId: string;
+  tokenId: string;
+}
+
 export interface RequestFacts {
   ip: string | null;
   userAgent: string | null;
@@ -85,7 +97,15 @@ const jtiKey = (jti: string) => `jti:${jti}`;
  * is one KV round trip and O(1) in the number of sessions.
  */
 export class SessionService {
+  private readonly revocationListeners = new Set<(revocation: Revocation) => void>();
+
   constructor(private readonly deps: SessionServiceDeps) {}
+
+  /** Told after every revocation this process makes (after the KV holds it), e.g. to end open streams at once. */
+  onRevoked(listener: (revocation: Revocation) => void): () => void {
+    this.revocationListeners.add(listener);
+    return () => this.revocationListeners.delete(listener);
+  }
 
   async issue(user: UserRow, amr: string[], facts: RequestFacts): Promise<IssuedTokens> {
     const { db, clock } = this.deps;
@@ -222,6 +242,37 @@ export class SessionService {
   async revokeAccessToken(jti: string, expiresAt: number): Promise<void> {
     const ttl = expiresAt - this.deps.clock.nowMs();
     if (ttl > 0) await this.deps.kv.set(jtiKey(jti), REVOKED, ttl);
+    this.announce({ sessionIds: [], tokenIds: [jti] });
+  }
+
+  /**
+   * Whether each grant's session and token still stand: not revoked, not
+   * idle. One KV read for the whole batch, as `authenticate` reads per request;
+   * the database only for sessions whose cached state has lapsed, which are
+   * then cached again (only where absent, so a revocation is never overwritten).
+   */
+  async stillValid(grants: readonly SessionGrant[]): Promise<boolean[]> {
+    const { kv, clock } = this.deps;
+    const now = clock.nowMs();
+    const idleMs = this.deps.idleTimeoutSeconds * 1000;
+    const states = await kv.getMany(grants.flatMap((g) => [jtiKey(g.tokenId), sessionKey(g.sessionId)]));
+    const uncached = new Set<string>();
+    const cachedVerdicts = grants.map((g, i) => {
+      const [jtiState, sessionState] = [states[2 * i] ?? null, states[2 * i + 1] ?? null];
+      if (jtiState !== null || sessionState === REVOKED) return false;
+      if (sessionState === null) {
+        uncached.add(g.sessionId);
+        return null;
+      }
+      return now - Number(sessionState) <= idleMs;
+    });
+    const fromDb = new Map<string, boolean>();
+    for (const row of await sessionsRepo.byIds(this.deps.db, [...uncached])) {
+      const live = row.revokedAt === null && row.expiresAt > now && now - row.lastSeenAt <= idleMs;
+      fromDb.set(row.id, live);
+      if (live) await kv.setIfAbsent(sessionKey(row.id), String(row.lastSeenAt), TOUCH_EVERY_MS);
+    }
+    return grants.map((g, i) => cachedVerdicts[i] ?? fromDb.get(g.sessionId) ?? false);
   }
 
   listForUser(userId: string): Promise<SessionRow[]> {
@@ -233,6 +284,11 @@ export class SessionService {
     for (const row of rows) {
       await this.deps.kv.set(sessionKey(row.id), REVOKED, Math.max(1000, row.expiresAt - now));
     }
+    if (rows.length > 0) this.announce({ sessionIds: rows.map((r) => r.id), tokenIds: [] });
+  }
+
+  private announce(revocation: Revocation): void {
+    for (const listener of this.revocationListeners) listener(revocation);
   }
 
   private async markActive(session: SessionRow, now: number): Promise<void> {

@@ -45,26 +45,38 @@ function open() {
     const summary = parse<FleetSummary>(event as MessageEvent);
     if (summary) for (const s of subscribers) s.current.summary?.(summary);
   });
+  // The server ends a stream when the access token it was opened with expires (the page has renewed it by
+  // then: reopen at once) or when its session is revoked (renew, which fails, and the session ends).
+  es.addEventListener('end', (event) => {
+    es.close();
+    source = null;
+    if (parse<{ reason?: string }>(event as MessageEvent)?.reason === 'expired') open();
+    else retryLater();
+  });
   es.addEventListener('error', () => {
-    // CONNECTING: the browser retries by itself. CLOSED: the server refused (401, 404, 503), so we decide.
+    // CONNECTING: the browser retries by itself. CLOSED: the server refused (401, 404, 429, 503), so we decide.
     if (es.readyState !== EventSource.CLOSED) {
       setState('reconnecting');
       return;
     }
     es.close();
     source = null;
-    failures += 1;
-    setState(failures > 3 ? 'unavailable' : 'reconnecting');
-    const delay = Math.min(60_000, 2_000 * 2 ** Math.min(failures, 5));
-    retryTimer = setTimeout(() => {
-      retryTimer = null;
-      // An expired access token is the usual reason; renew it once, then reopen.
-      void refreshSession().then((ok) => {
-        if (!ok && failures > 1) sessionEnded.emit({ reason: 'expired' });
-        else open();
-      });
-    }, delay);
+    retryLater();
   });
+}
+
+function retryLater() {
+  failures += 1;
+  setState(failures > 3 ? 'unavailable' : 'reconnecting');
+  const delay = Math.min(60_000, 2_000 * 2 ** Math.min(failures, 5));
+  retryTimer = setTimeout(() => {
+    retryTimer = null;
+    // An expired access token is the usual reason; renew it once, then reopen.
+    void refreshSession().then((ok) => {
+      if (!ok && failures > 1) sessionEnded.emit({ reason: 'expired' });
+      else open();
+    });
+  }, delay);
 }
 
 function close() {
