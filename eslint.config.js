@@ -1,11 +1,7 @@
 import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 import security from 'eslint-plugin-security';
-
-/** Import directions of DESIGN.md §2: web -> server -> domains -> store. */
-const forbid = (...groups) => ({
-  'no-restricted-imports': ['error', { patterns: groups.map((group) => ({ group: [`**/${group}/**`, `**/${group}`], message: `this folder must not import ${group}/` })) }],
-});
+import { layersPlugin } from './eslint/layers.js';
 
 export default tseslint.config(
   { ignores: ['dist/**', 'node_modules/**', 'coverage/**', 'test-results/**', 'data/**'] },
@@ -22,13 +18,8 @@ export default tseslint.config(
       'security/detect-non-literal-fs-filename': 'off',
     },
   },
-  { files: ['src/store/**'], rules: forbid('server', 'identity', 'fleet', 'security', 'perimeter', 'cli', 'cluster', 'agent', 'web', 'config') },
-  { files: ['src/lib/**'], rules: forbid('server', 'identity', 'fleet', 'security', 'perimeter', 'cli', 'cluster', 'agent', 'web', 'store', 'config') },
-  { files: ['src/config/**'], rules: forbid('server', 'identity', 'fleet', 'security', 'perimeter', 'cli', 'cluster', 'agent', 'web') },
-  { files: ['src/identity/**', 'src/fleet/**', 'src/security/**', 'src/perimeter/**', 'src/cluster/**'], rules: forbid('server', 'cli', 'web', 'agent') },
-  { files: ['src/server/**'], rules: forbid('cli', 'web', 'agent') },
-  { files: ['src/agent/**'], rules: forbid('server', 'store', 'web', 'identity', 'cli') },
-  { files: ['src/web/**'], rules: forbid('server', 'store', 'identity', 'fleet', 'security', 'perimeter', 'cli', 'cluster', 'agent', 'config') },
+  // Each folder of src/ imports only what its layer allows (eslint/layers.js, docs/architecture.md).
+  { files: ['src/**/*.ts', 'src/**/*.tsx'], plugins: { flotilla: layersPlugin }, rules: { 'flotilla/layers': 'error' } },
   {
     // The dashboard runs in the browser: its globals, not Node's.
     files: ['src/web/**'],

@@ -22,7 +22,7 @@ import { ReportSender } from '../src/agent/sender.js';
 import { MemorySpool } from '../src/agent/spool.js';
 import { SyntheticMachine } from '../src/agent/synthetic.js';
 import { AgentTransport, type AgentPoster, type AgentReply } from '../src/agent/transport.js';
-import type { Report } from '../src/fleet/protocol/report.js';
+import type { Report } from '../src/protocol/report.js';
 import { systemClock } from '../src/lib/clock.js';
 import { Semaphore } from '../src/lib/semaphore.js';
 import { TLS_OPTIONS } from '../src/server/tls.js';

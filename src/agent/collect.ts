@@ -1,7 +1,7 @@
 import { hostname, loadavg } from 'node:os';
 import si from 'systeminformation';
 import { Value } from 'typebox/value';
-import { FactsSchema, ReportSchema, type Facts, type Report } from '../fleet/protocol/report.js';
+import { FactsSchema, ReportSchema, type Facts, type Report } from '../protocol/report.js';
 import type { Clock } from '../lib/clock.js';
 import { fitToSchema } from './fit.js';
 import { silentLog, type AgentLog } from './log.js';

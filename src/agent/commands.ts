@@ -1,5 +1,5 @@
 import type { Clock } from '../lib/clock.js';
-import { verifyCommand, type SignedCommand } from '../security/signing.js';
+import { verifyCommand, type SignedCommand } from '../protocol/signing.js';
 import type { AgentLog } from './log.js';
 
 /** How many command ids are remembered to refuse a replayed one. */

@@ -2,7 +2,7 @@ import { readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Type, type Static } from 'typebox';
 import { Value } from 'typebox/value';
-import { fromBase64url, toBase64url } from '../security/base64url.js';
+import { fromBase64url, toBase64url } from '../protocol/base64url.js';
 import { ensurePrivateDir, writePrivateFile } from './files.js';
 import type { ServerTrust } from './trust.js';
 

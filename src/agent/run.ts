@@ -1,5 +1,5 @@
 import { join } from 'node:path';
-import type { Report } from '../fleet/protocol/report.js';
+import type { Report } from '../protocol/report.js';
 import { systemClock, type Clock } from '../lib/clock.js';
 import { MetricsCollector } from './collect.js';
 import { CommandGate } from './commands.js';

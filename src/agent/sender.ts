@@ -1,5 +1,5 @@
 import type { Clock } from '../lib/clock.js';
-import { openRekey, reportAad, sealEnvelope, type SealedEnvelope } from '../security/sealing.js';
+import { openRekey, reportAad, sealEnvelope, type SealedEnvelope } from '../protocol/sealing.js';
 import type { AgentState } from './identity.js';
 import type { AgentLog } from './log.js';
 import type { ReportSpool, SpoolEntry } from './spool.js';

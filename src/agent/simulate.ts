@@ -1,4 +1,4 @@
-import type { Report } from '../fleet/protocol/report.js';
+import type { Report } from '../protocol/report.js';
 import { systemClock, type Clock } from '../lib/clock.js';
 import { Semaphore } from '../lib/semaphore.js';
 import { enrollAgent, EnrollError } from './enroll.js';

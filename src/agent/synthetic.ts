@@ -1,4 +1,4 @@
-import type { Facts, Report } from '../fleet/protocol/report.js';
+import type { Facts, Report } from '../protocol/report.js';
 import { AGENT_VERSION } from './version.js';
 
 /** A small seeded PRNG (mulberry32), so a simulated fleet is the same on every run with the same seed. */

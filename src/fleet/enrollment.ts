@@ -3,13 +3,13 @@ import type { Clock } from '../lib/clock.js';
 import { decodeCursor, toPage, type Page } from '../lib/cursor.js';
 import { isId, newId } from '../lib/ids.js';
 import { hashSecret, mintToken, parseToken, secretMatches } from '../lib/secret-token.js';
-import { toBase64url } from '../security/base64url.js';
+import { toBase64url } from '../protocol/base64url.js';
 import type { Database, EnrollmentTokensTable } from '../store/sql/tables.js';
 import { AGENT_KEY_PREFIX } from './agents.js';
 import { fleetError } from './errors.js';
 import type { FleetKeys } from './keys.js';
 import { newMachineRow } from './machines.js';
-import type { Facts } from './protocol/report.js';
+import type { Facts } from '../protocol/report.js';
 
 export const ENROLLMENT_TOKEN_PREFIX = 'fle';
 const FIRST_KID = 1;

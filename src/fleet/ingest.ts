@@ -2,8 +2,8 @@ import type { Kysely, Transaction } from 'kysely';
 import { Compile } from 'typebox/compile';
 import type { Clock } from '../lib/clock.js';
 import { jsonMayHoldNul, nulPath } from '../lib/nul.js';
-import { isSealedEnvelope, openEnvelope, reportAad, sealRekey, type SealedEnvelope, type SealedRekey } from '../security/sealing.js';
-import type { SignedCommand } from '../security/signing.js';
+import { isSealedEnvelope, openEnvelope, reportAad, sealRekey, type SealedEnvelope, type SealedRekey } from '../protocol/sealing.js';
+import type { SignedCommand } from '../protocol/signing.js';
 import { sqliteHandle } from '../store/sql/db.js';
 import { GroupCommit } from '../store/sql/group-commit.js';
 import type { Database, MachinesTable, MetricsRawTable } from '../store/sql/tables.js';
@@ -11,7 +11,7 @@ import type { AgentRow } from './agents.js';
 import { fleetError } from './errors.js';
 import type { FleetKeys } from './keys.js';
 import { factColumns, factsRecord } from './machines.js';
-import { ReportBatchSchema, type Report, type ReportBatch } from './protocol/report.js';
+import { ReportBatchSchema, type Report, type ReportBatch } from '../protocol/report.js';
 import { sampleOf, type NetCounters } from './samples.js';
 
 /** Reports measured longer ago than this are skipped (the agent's spool keeps 24 h). */

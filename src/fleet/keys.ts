@@ -1,7 +1,7 @@
-import { hkdfSync } from 'node:crypto';
 import { LruCache } from '../lib/lru.js';
-import { deriveAgentKey, KEY_BYTES } from '../security/sealing.js';
-import { commandSignerFromSeed, type CommandSigner } from '../security/signing.js';
+import { deriveAgentKey, KEY_BYTES } from '../protocol/sealing.js';
+import { commandSignerFromSeed, type CommandSigner } from '../protocol/signing.js';
+import { hkdfKey } from '../protocol/kdf.js';
 
 /**
  * The fleet's key material, derived once from the node secrets. Sealing keys
@@ -17,8 +17,7 @@ export interface FleetKeys {
 
 /** The Ed25519 seed: HKDF-SHA256 of the commandSigning secret, so any secret length gives a full 32-byte seed. */
 export function commandSigningSeed(commandSigningSecret: string): Uint8Array {
-  const ikm = Buffer.from(commandSigningSecret, 'base64url');
-  return new Uint8Array(hkdfSync('sha256', ikm, Buffer.alloc(0), 'flotilla/command-signing/v1', 32));
+  return hkdfKey(Buffer.from(commandSigningSecret, 'base64url'), 'flotilla/command-signing/v1');
 }
 
 /** Every agent of a 10,000-machine fleet under its current and previous key version (~5 MB). */

@@ -1,5 +1,5 @@
 import { Type, type Static, type TSchema } from 'typebox';
-import { FactsSchema, ReportSchema } from './protocol/report.js';
+import { FactsSchema, ReportSchema } from '../protocol/report.js';
 import { MACHINE_STATUSES } from './status.js';
 
 const strict = { additionalProperties: false } as const;

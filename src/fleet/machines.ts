@@ -1,17 +1,15 @@
 import { createHash } from 'node:crypto';
-import canonicalizeModule from 'canonicalize';
 import { sql, type Kysely, type RawBuilder, type SqlBool } from 'kysely';
 import type { Clock } from '../lib/clock.js';
 import { decodeCursor, encodeCursor, type Page } from '../lib/cursor.js';
 import { isId } from '../lib/ids.js';
 import type { AgentsTable, Database, MachinesTable } from '../store/sql/tables.js';
 import { fleetError } from './errors.js';
-import type { Facts } from './protocol/report.js';
+import type { Facts } from '../protocol/report.js';
 import type { LatestReport, MachineDetail, MachineListRow, MachineSummary } from './machine-view.js';
 import { machineStatus, statusCondition, type MachineStatus } from './status.js';
+import { canonicalJson } from '../protocol/canonical.js';
 
-// canonicalize is CommonJS with an ESM-style .d.ts; at runtime the default import is the function.
-const canonicalize = canonicalizeModule as unknown as (input: unknown) => string | undefined;
 
 export const MACHINE_SORTS = ['hostname', 'lastSeen', 'cpu', 'memory'] as const;
 export type MachineSort = (typeof MACHINE_SORTS)[number];
@@ -31,7 +29,7 @@ export interface MachineQuery {
 
 /** Facts as stored: canonical JSON (RFC 8785), so the same facts always hash the same. */
 export function factsRecord(facts: Facts): { facts: string; factsHash: string } {
-  const text = canonicalize(facts) ?? '{}';
+  const text = canonicalJson(facts);
   return { facts: text, factsHash: createHash('sha256').update(text, 'utf8').digest('hex') };
 }
 

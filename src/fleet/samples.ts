@@ -1,4 +1,4 @@
-import type { Report } from './protocol/report.js';
+import type { Report } from '../protocol/report.js';
 
 /** The narrow numeric sample stored per report: percents, bytes per second, load. */
 export interface Sample {

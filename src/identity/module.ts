@@ -1,8 +1,7 @@
-import { hkdfSync } from 'node:crypto';
 import type { Kysely } from 'kysely';
 import type { Config, Secrets } from '../config/schema.js';
 import type { Clock } from '../lib/clock.js';
-import { deriveAtRestKey } from '../security/at-rest.js';
+import { deriveAtRestKey } from '../protocol/at-rest.js';
 import type { Kv } from '../store/kv/kv.js';
 import type { Database } from '../store/sql/tables.js';
 import { AccountGuard } from './account-guard.js';
@@ -19,6 +18,7 @@ import { PasswordHasher } from './passwords/hasher.js';
 import { SessionService, type RequestFacts } from './sessions/service.js';
 import { accessTokens } from './tokens/access-token.js';
 import { UserService, type Actor } from './users/service.js';
+import { hkdfKey } from '../protocol/kdf.js';
 
 export interface Identity {
   users: UserService;
@@ -47,7 +47,7 @@ export interface Identity {
 
 /** Separate keys per purpose, all derived from one root secret. */
 function derive(secret: string, purpose: string): Uint8Array {
-  return new Uint8Array(hkdfSync('sha256', Buffer.from(secret, 'base64url'), Buffer.alloc(0), `flotilla/${purpose}`, 32));
+  return hkdfKey(Buffer.from(secret, 'base64url'), `flotilla/${purpose}`);
 }
 
 export async function createIdentity(opts: { db: Kysely<Database>; kv: Kv; clock: Clock; config: Config; secrets: Secrets; loginGuard?: LoginGuard }): Promise<Identity> {

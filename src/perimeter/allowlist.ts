@@ -1,4 +1,4 @@
-import { compileCidrs, parseIp } from './ip.js';
+import { compileCidrs, parseIp } from '../protocol/ip.js';
 
 /**
  * Whether a request is for the admin surface: `/api/admin/*` and the admin

@@ -1,5 +1,5 @@
 import type { IncomingHttpHeaders } from 'node:http';
-import { compileCidrs, formatIp, parseIp } from './ip.js';
+import { compileCidrs, formatIp, parseIp } from '../protocol/ip.js';
 
 export type ClientIpHeader = 'x-forwarded-for' | 'forwarded' | 'x-real-ip';
 

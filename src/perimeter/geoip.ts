@@ -1,7 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { Reader, type Response } from 'mmdb-lib';
-import { formatIp, parseIp } from './ip.js';
+import { formatIp, parseIp } from '../protocol/ip.js';
 
 /** ip-location-db's country files (`country_code`) and MaxMind GeoLite2/GeoIP2-Country (`country.iso_code`). */
 interface CountryRecord {

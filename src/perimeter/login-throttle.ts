@@ -1,7 +1,7 @@
 import type { Clock } from '../lib/clock.js';
 import type { Kv, WindowHit } from '../store/kv/kv.js';
 import { perimeterError } from './errors.js';
-import { subjectOf } from './ip.js';
+import { subjectOf } from '../protocol/ip.js';
 import { rateLimitedError, usageOf, type RateRule, type RateUsage } from './rate-limit.js';
 
 /** One login attempt's place in the counters. */

@@ -4,7 +4,7 @@ import type { Kv } from '../store/kv/kv.js';
 import { createAdminAllowlist } from './allowlist.js';
 import { createClientIpResolver, type ClientIpResolver } from './client-ip.js';
 import { createCors, type Cors } from './cors.js';
-import { createEgressGuard, type EgressGuard } from './egress.js';
+import { createEgressGuard, type EgressGuard } from '../protocol/egress.js';
 import { createGeoBlocker } from './geoip.js';
 import { securityHeaders } from './headers.js';
 import { LoginThrottle } from './login-throttle.js';

@@ -5,7 +5,7 @@ import { isAdminListenerRequest } from './admin-listener.js';
 import { isAdminPath } from './allowlist.js';
 import { perimeterError } from './errors.js';
 import { isNoStorePath } from './headers.js';
-import { subjectOf } from './ip.js';
+import { subjectOf } from '../protocol/ip.js';
 import type { LoginSlot } from './login-throttle.js';
 import type { Perimeter } from './module.js';
 import { rateLimitHeaders, type RateRule, type RateUsage } from './rate-limit.js';

@@ -3,7 +3,7 @@ import type { FastifyPluginAsync } from 'fastify';
 import { Type } from 'typebox';
 import { commonError, DomainError } from '../lib/errors.js';
 import { perimeterError } from './errors.js';
-import { parseSubject } from './ip.js';
+import { parseSubject } from '../protocol/ip.js';
 import type { Perimeter } from './module.js';
 
 const strict = { additionalProperties: false } as const;

@@ -1,4 +1,4 @@
-import { compileCidrs, parseIp, subjectOf } from '../perimeter/ip.js';
+import { compileCidrs, parseIp, subjectOf } from '../protocol/ip.js';
 import type { BlockList } from '../perimeter/scanner.js';
 
 /**

@@ -5,7 +5,7 @@ import type { Config, Secrets } from '../config/schema.js';
 import type { EventBus } from '../identity/events.js';
 import type { Clock } from '../lib/clock.js';
 import { newId } from '../lib/ids.js';
-import type { EgressGuard } from '../perimeter/egress.js';
+import type { EgressGuard } from '../protocol/egress.js';
 import type { BlockList } from '../perimeter/scanner.js';
 import type { PerimeterEvent } from '../perimeter/stats.js';
 import type { Kv } from '../store/kv/kv.js';

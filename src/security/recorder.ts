@@ -1,5 +1,5 @@
 import type { Clock } from '../lib/clock.js';
-import { normalizeIp } from '../perimeter/ip.js';
+import { normalizeIp } from '../protocol/ip.js';
 import type { PendingEntry } from './audit/chain.js';
 import { redactState } from './audit/redact.js';
 import type { AuditService } from './audit/service.js';

@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { MetricsCollector } from '../../src/agent/collect.js';
 import { fitToSchema } from '../../src/agent/fit.js';
 import { SyntheticMachine } from '../../src/agent/synthetic.js';
-import { FactsSchema, ReportSchema } from '../../src/fleet/protocol/report.js';
+import { FactsSchema, ReportSchema } from '../../src/protocol/report.js';
 import { ManualClock, systemClock } from '../../src/lib/clock.js';
 import { recordingLog } from './recording-log.js';
 

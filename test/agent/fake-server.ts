@@ -8,8 +8,8 @@ import { join } from 'node:path';
 import * as x509 from '@peculiar/x509';
 import { systemClock, type Clock } from '../../src/lib/clock.js';
 import { newId } from '../../src/lib/ids.js';
-import { deriveAgentKey, isSealedEnvelope, openEnvelope, reportAad, sealRekey, type SealedEnvelope } from '../../src/security/sealing.js';
-import { commandSignerFromSeed } from '../../src/security/signing.js';
+import { deriveAgentKey, isSealedEnvelope, openEnvelope, reportAad, sealRekey, type SealedEnvelope } from '../../src/protocol/sealing.js';
+import { commandSignerFromSeed } from '../../src/protocol/signing.js';
 import { ensureSelfSigned, fingerprintOf, tlsContextOptions, type ServerCertificate } from '../../src/server/tls.js';
 
 export interface Reply {

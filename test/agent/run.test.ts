@@ -8,7 +8,7 @@ import { FileIdentityStore } from '../../src/agent/identity.js';
 import { runAgent } from '../../src/agent/run.js';
 import { simulateFleet } from '../../src/agent/simulate.js';
 import { SyntheticMachine } from '../../src/agent/synthetic.js';
-import { ReportSchema, type Report } from '../../src/fleet/protocol/report.js';
+import { ReportSchema, type Report } from '../../src/protocol/report.js';
 import { systemClock } from '../../src/lib/clock.js';
 import { FakeAgentServer } from './fake-server.js';
 import { recordingLog } from './recording-log.js';

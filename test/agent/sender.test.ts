@@ -5,7 +5,7 @@ import { ReportSender, type SenderOptions } from '../../src/agent/sender.js';
 import { MemorySpool } from '../../src/agent/spool.js';
 import { AgentTransport } from '../../src/agent/transport.js';
 import { ManualClock, systemClock, type Clock } from '../../src/lib/clock.js';
-import { openEnvelope, reportAad, sealRekey } from '../../src/security/sealing.js';
+import { openEnvelope, reportAad, sealRekey } from '../../src/protocol/sealing.js';
 import { error, FakeAgentServer } from './fake-server.js';
 import { recordingLog } from './recording-log.js';
 

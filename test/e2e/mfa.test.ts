@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { IdentityEvent } from '../../src/identity/events.js';
 import { ManualClock } from '../../src/lib/clock.js';
-import { decryptField, deriveAtRestKey } from '../../src/security/at-rest.js';
+import { decryptField, deriveAtRestKey } from '../../src/protocol/at-rest.js';
 import type { HttpsClient } from '../harness/client.js';
 import { startTestServer, STRONG_PASSWORD, type TestServer } from '../harness/server.js';
 import { claimsOf, createUser, enrollTotp, PERIMETER_RELAXED, totpNow } from './mfa-helpers.js';

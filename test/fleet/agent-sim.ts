@@ -3,9 +3,9 @@
  * with the security API exactly as a real agent must, and posts them.
  */
 import https from 'node:https';
-import { fromBase64url } from '../../src/security/base64url.js';
-import { reportAad, sealEnvelope, type SealedEnvelope } from '../../src/security/sealing.js';
-import type { Facts, Report } from '../../src/fleet/protocol/report.js';
+import { fromBase64url } from '../../src/protocol/base64url.js';
+import { reportAad, sealEnvelope, type SealedEnvelope } from '../../src/protocol/sealing.js';
+import type { Facts, Report } from '../../src/protocol/report.js';
 import type { HttpsClient, Reply } from '../harness/client.js';
 
 export interface SimAgent {

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ManualClock } from '../../src/lib/clock.js';
-import { deriveAgentKey } from '../../src/security/sealing.js';
-import { fromBase64url } from '../../src/security/base64url.js';
+import { deriveAgentKey } from '../../src/protocol/sealing.js';
+import { fromBase64url } from '../../src/protocol/base64url.js';
 import type { HttpsClient } from '../harness/client.js';
 import { adminClient, modes, startTestServer, type TestServer } from '../harness/server.js';
 import { createEnrollmentToken, enroll, facts } from './agent-sim.js';

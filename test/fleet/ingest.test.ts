@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SETTLE_MS } from '../../src/fleet/rollups.js';
 import { ManualClock } from '../../src/lib/clock.js';
-import { deriveAgentKey, openRekey, sealEnvelope, reportAad } from '../../src/security/sealing.js';
+import { deriveAgentKey, openRekey, sealEnvelope, reportAad } from '../../src/protocol/sealing.js';
 import type { HttpsClient, Reply } from '../harness/client.js';
 import { adminClient, modes, startTestServer, type TestServer } from '../harness/server.js';
 import { createEnrollmentToken, enroll, facts, post, report, seal, send, type SimAgent } from './agent-sim.js';

@@ -10,7 +10,7 @@ import type { Secrets } from '../../src/config/schema.js';
 import { createFleet } from '../../src/fleet/module.js';
 import { HOUR_MS, MINUTE_MS, RollupJob, SETTLE_MS } from '../../src/fleet/rollups.js';
 import { ManualClock } from '../../src/lib/clock.js';
-import { reportAad, sealEnvelope } from '../../src/security/sealing.js';
+import { reportAad, sealEnvelope } from '../../src/protocol/sealing.js';
 import { MemoryKv } from '../../src/store/kv/memory.js';
 import { createDb, type SqlStore } from '../../src/store/sql/db.js';
 import { migrateToLatest } from '../../src/store/sql/migrate.js';

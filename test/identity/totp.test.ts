@@ -3,7 +3,7 @@ import { randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { hashBackupCode, newBackupCode, normalizeBackupCode } from '../../src/identity/mfa/backup-codes.js';
 import { matchTotpStep, newTotpSecret, totpCodeForStep, totpStepAt, totpUri } from '../../src/identity/mfa/totp.js';
-import { decryptField, deriveAtRestKey, encryptField } from '../../src/security/at-rest.js';
+import { decryptField, deriveAtRestKey, encryptField } from '../../src/protocol/at-rest.js';
 import { findOnPath } from '../harness/services.js';
 
 // RFC 6238 appendix B, SHA-1 rows: the key is ASCII "12345678901234567890". The

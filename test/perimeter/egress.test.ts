@@ -1,7 +1,7 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createEgressGuard, EgressError } from '../../src/perimeter/egress.js';
+import { createEgressGuard, EgressError } from '../../src/protocol/egress.js';
 
 // Only loopback is ever contacted here; every other address is refused (or checked) without a connection.
 describe('egress guard', () => {

@@ -1,6 +1,6 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { sql } from 'kysely';
-import { canonicalJson } from '../../src/security/canonical.js';
+import { canonicalJson } from '../../src/protocol/canonical.js';
 import { appendEntries } from '../../src/security/audit/chain.js';
 import { chainRows, type RawChainRow } from '../../src/security/audit/chain-rows.js';
 import { chainHash, fromRow, GENESIS_HASH } from '../../src/security/audit/entry.js';

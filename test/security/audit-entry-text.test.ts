@@ -4,7 +4,7 @@ import { appendEntries } from '../../src/security/audit/chain.js';
 import { chainHash, GENESIS_HASH, hashedColumns, type UnhashedEntry } from '../../src/security/audit/entry.js';
 import { canonicalEntryText, isCanonicalText, spliceSafe } from '../../src/security/audit/entry-text.js';
 import { verifyChain } from '../../src/security/audit/verify.js';
-import { canonicalJson } from '../../src/security/canonical.js';
+import { canonicalJson } from '../../src/protocol/canonical.js';
 import { prepareEntry } from '../../src/security/recorder.js';
 import { sqlBackends } from '../harness/backends.js';
 import { auditFixture, sampleRecord } from './helpers.js';

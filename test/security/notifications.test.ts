@@ -12,7 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CONFIG_ENV_KEYS } from '../../src/config/env.js';
 import { loadConfig } from '../../src/config/load.js';
 import { ManualClock } from '../../src/lib/clock.js';
-import { createEgressGuard, EgressError } from '../../src/perimeter/egress.js';
+import { createEgressGuard, EgressError } from '../../src/protocol/egress.js';
 import type { Alert } from '../../src/security/alerts/alerter.js';
 import type { Channel } from '../../src/security/alerts/channel.js';
 import { emailChannel, type EmailOptions } from '../../src/security/alerts/email.js';

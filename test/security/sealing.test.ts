@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { fromBase64url, toBase64url } from '../../src/security/base64url.js';
+import { fromBase64url, toBase64url } from '../../src/protocol/base64url.js';
 import {
   MAX_CT_CHARS,
   MAX_PLAINTEXT_BYTES,
@@ -14,7 +14,7 @@ import {
   sealEnvelope,
   sealRekey,
   type SealedEnvelope,
-} from '../../src/security/sealing.js';
+} from '../../src/protocol/sealing.js';
 
 const master = randomBytes(32);
 const agentId = '0194f3a0-6c1e-7b2a-9d4e-5f6a7b8c9d0e';

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { toBase64url } from '../../src/security/base64url.js';
-import { canonicalCommand, commandSignerFromSeed, verifyCommand, type CommandPayload, type SignedCommand } from '../../src/security/signing.js';
+import { toBase64url } from '../../src/protocol/base64url.js';
+import { canonicalCommand, commandSignerFromSeed, verifyCommand, type CommandPayload, type SignedCommand } from '../../src/protocol/signing.js';
 
 const signer = commandSignerFromSeed(randomBytes(32));
 const payload: CommandPayload = {

@@ -6,7 +6,7 @@
 import { readFileSync } from 'node:fs';
 import canonicalizeModule from 'canonicalize';
 import { describe, expect, it } from 'vitest';
-import { fromBase64url, toBase64url } from '../../src/security/base64url.js';
+import { fromBase64url, toBase64url } from '../../src/protocol/base64url.js';
 import {
   deriveAgentKey,
   openEnvelope,
@@ -18,8 +18,8 @@ import {
   sealRekey,
   type SealedEnvelope,
   type SealedRekey,
-} from '../../src/security/sealing.js';
-import { canonicalCommand, commandSignerFromSeed, verifyCommand, type CommandPayload } from '../../src/security/signing.js';
+} from '../../src/protocol/sealing.js';
+import { canonicalCommand, commandSignerFromSeed, verifyCommand, type CommandPayload } from '../../src/protocol/signing.js';
 
 const canonicalize = canonicalizeModule as unknown as (input: unknown) => string | undefined;
 

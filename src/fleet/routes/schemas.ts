@@ -1,9 +1,9 @@
 import { Type, type TSchema } from 'typebox';
-import { MAX_CT_CHARS, MAX_KID } from '../../security/sealing.js';
+import { MAX_CT_CHARS, MAX_KID } from '../../protocol/sealing.js';
 import { HISTORY_METRICS, HistorySchema, RESOLUTIONS } from '../history.js';
 import { MachineDetailSchema, MachineRowSchema, MachineSummarySchema } from '../machine-view.js';
 import { MACHINE_SORTS } from '../machines.js';
-import { FactsSchema, MAX_REPORTS_PER_BATCH } from '../protocol/report.js';
+import { FactsSchema, MAX_REPORTS_PER_BATCH } from '../../protocol/report.js';
 import { MACHINE_STATUSES } from '../status.js';
 
 const strict = { additionalProperties: false } as const;

@@ -1,7 +1,7 @@
 import type { Kysely } from 'kysely';
 import type { Clock } from '../../lib/clock.js';
 import { newId } from '../../lib/ids.js';
-import { decryptField, encryptField, type FieldContext } from '../../security/at-rest.js';
+import { decryptField, encryptField, type FieldContext } from '../../protocol/at-rest.js';
 import type { Database } from '../../store/sql/tables.js';
 import { identityError } from '../errors.js';
 import type { EventSink } from '../events.js';

@@ -6,8 +6,6 @@
  * spent once; user verification is required; the signature counter must rise
  * whenever the authenticator keeps one.
  */
-// The npm package, not src/server/: the folder rule's `**/server` pattern matches its name too.
-// eslint-disable-next-line no-restricted-imports
 import type {
   AuthenticationResponseJSON,
   PublicKeyCredentialCreationOptionsJSON,

@@ -1,4 +1,4 @@
-import { EgressError } from '../../perimeter/egress.js';
+import { EgressError } from '../../protocol/egress.js';
 import type { Alert } from './alerter.js';
 
 /** One notification channel. deliver() throws when this attempt failed; the notifier retries. */

@@ -1,6 +1,6 @@
 import { isIP } from 'node:net';
 import nodemailer from 'nodemailer';
-import type { EgressGuard } from '../../perimeter/egress.js';
+import type { EgressGuard } from '../../protocol/egress.js';
 import type { Alert } from './alerter.js';
 import { DeliveryError, type Channel } from './channel.js';
 

@@ -1,7 +1,7 @@
 import http from 'node:http';
 import https from 'node:https';
 import { isIP } from 'node:net';
-import type { EgressGuard } from '../../perimeter/egress.js';
+import type { EgressGuard } from '../../protocol/egress.js';
 import { DeliveryError, httpStatusError } from './channel.js';
 
 /** Receivers answer with a few bytes; more than this is not read. */

@@ -1,4 +1,4 @@
-import type { EgressGuard } from '../../perimeter/egress.js';
+import type { EgressGuard } from '../../protocol/egress.js';
 import type { Alert } from './alerter.js';
 import type { Channel } from './channel.js';
 import { checkOutboundUrl, postJson } from './http-post.js';

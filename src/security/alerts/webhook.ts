@@ -1,6 +1,6 @@
 import { createHmac } from 'node:crypto';
 import type { Clock } from '../../lib/clock.js';
-import type { EgressGuard } from '../../perimeter/egress.js';
+import type { EgressGuard } from '../../protocol/egress.js';
 import type { Channel } from './channel.js';
 import { checkOutboundUrl, postJson } from './http-post.js';
 

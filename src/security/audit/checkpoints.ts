@@ -5,7 +5,7 @@ import { createInterface } from 'node:readline';
 import type { Kysely } from 'kysely';
 import type { Clock } from '../../lib/clock.js';
 import type { Database } from '../../store/sql/tables.js';
-import { canonicalJson } from '../canonical.js';
+import { canonicalJson } from '../../protocol/canonical.js';
 import { chainHead } from './chain.js';
 import type { AuditKeys } from './keys.js';
 

@@ -1,5 +1,5 @@
 import type { AuditLogTable } from '../../store/sql/tables.js';
-import { canonicalJson } from '../canonical.js';
+import { canonicalJson } from '../../protocol/canonical.js';
 
 /** The stored columns an entry's hash covers: all but the hash and the row's bookkeeping times. */
 export type HashedColumns = Omit<AuditLogTable, 'hash' | 'createdAt' | 'updatedAt'>;

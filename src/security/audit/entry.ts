@@ -1,7 +1,7 @@
 import { createHmac, type KeyObject } from 'node:crypto';
 import type { Selectable } from 'kysely';
 import type { AuditLogTable } from '../../store/sql/tables.js';
-import { canonicalJson } from '../canonical.js';
+import { canonicalJson } from '../../protocol/canonical.js';
 import { canonicalEntryText, parseCanonical, type HashedColumns } from './entry-text.js';
 
 export type AuditRow = Selectable<AuditLogTable>;

@@ -1,5 +1,6 @@
-import { createPrivateKey, createPublicKey, hkdfSync, sign, verify, type KeyObject } from 'node:crypto';
-import { fromBase64url, toBase64url } from '../base64url.js';
+import { createPrivateKey, createPublicKey, sign, verify, type KeyObject } from 'node:crypto';
+import { fromBase64url, toBase64url } from '../../protocol/base64url.js';
+import { hkdfKey, secretBytes } from '../../protocol/kdf.js';
 
 /** PKCS#8 DER header of an Ed25519 private key (RFC 8410); the 32-byte seed follows. */
 const PKCS8_ED25519_PREFIX = Buffer.from('302e020100300506032b657004220420', 'hex');
@@ -17,9 +18,8 @@ export interface AuditKeys {
  * chain key and the checkpoint key are independent and every node derives the same.
  */
 export function deriveAuditKeys(secret: string): AuditKeys {
-  const ikm = Buffer.from(secret, 'base64url');
-  if (ikm.byteLength < 16) throw new RangeError('secrets.audit must hold at least 16 bytes');
-  const derive = (label: string) => Buffer.from(hkdfSync('sha256', ikm, Buffer.alloc(0), `flotilla/audit/${label}`, 32));
+  const ikm = secretBytes(secret, 'secrets.audit');
+  const derive = (label: string) => Buffer.from(hkdfKey(ikm, `flotilla/audit/${label}`));
   const privateKey = createPrivateKey({ key: Buffer.concat([PKCS8_ED25519_PREFIX, derive('checkpoint')]), format: 'der', type: 'pkcs8' });
   const publicKey: KeyObject = createPublicKey(privateKey);
   return {

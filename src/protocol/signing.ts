@@ -4,12 +4,8 @@
  * node:crypto, shared by the server (signs) and the agent (verifies).
  */
 import { createPrivateKey, createPublicKey, sign as ed25519Sign, verify as ed25519Verify, type KeyObject } from 'node:crypto';
-import canonicalizeModule from 'canonicalize';
 import { fromBase64url, toBase64url } from './base64url.js';
-
-// canonicalize is CommonJS with an ESM-style .d.ts: under NodeNext its types
-// describe a namespace, while at runtime the default import is the function.
-const canonicalize = canonicalizeModule as unknown as (input: unknown) => string | undefined;
+import { canonicalJson } from './canonical.js';
 
 export interface CommandPayload {
   id: string;
@@ -72,9 +68,7 @@ export function verifyCommand(publicKeyRaw: string, cmd: SignedCommand): boolean
 
 /** RFC 8785 canonical JSON of the six signed fields: the exact bytes (UTF-8) that are signed. */
 export function canonicalCommand(cmd: CommandPayload): string {
-  const text = canonicalize(pickPayload(cmd));
-  if (text === undefined) throw new TypeError('command payload is not serializable');
-  return text;
+  return canonicalJson(pickPayload(cmd));
 }
 
 function pickPayload(cmd: CommandPayload): CommandPayload {

@@ -7,7 +7,8 @@
  *
  * Stored form: `v1.<nonce>.<ciphertext+tag>`, both parts base64url.
  */
-import { createCipheriv, createDecipheriv, hkdfSync, randomBytes } from 'node:crypto';
+import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
+import { hkdfKey, secretBytes } from './kdf.js';
 
 export interface FieldContext {
   table: string;
@@ -23,9 +24,7 @@ const STORED = /^v1\.([A-Za-z0-9_-]{16})\.([A-Za-z0-9_-]{22,})$/;
 
 /** The at-rest key: HKDF-SHA256(ikm = secrets.db, no salt, info = "flotilla/at-rest/v1"). */
 export function deriveAtRestKey(dbSecret: string): Uint8Array {
-  const ikm = Buffer.from(dbSecret, 'base64url');
-  if (ikm.byteLength < 16) throw new RangeError('secrets.db must be at least 16 bytes');
-  return new Uint8Array(hkdfSync('sha256', ikm, Buffer.alloc(0), `flotilla/at-rest/${VERSION}`, KEY_BYTES));
+  return hkdfKey(secretBytes(dbSecret, 'secrets.db'), `flotilla/at-rest/${VERSION}`, { length: KEY_BYTES });
 }
 
 function aadOf(ctx: FieldContext): Buffer {

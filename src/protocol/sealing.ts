@@ -3,8 +3,9 @@
  * docs/protocol.md is the spec for other languages). Pure functions over
  * node:crypto, shared by the server and the agent.
  */
-import { createCipheriv, createDecipheriv, hkdfSync, randomBytes } from 'node:crypto';
+import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
 import { base64urlLength, fromBase64url, looksLikeBase64url, toBase64url } from './base64url.js';
+import { hkdfKey } from './kdf.js';
 
 export interface SealedEnvelope {
   v: 1;
@@ -44,7 +45,7 @@ export function deriveAgentKey(master: Uint8Array, agentId: string, kid: number)
   if (master.byteLength < KEY_BYTES) throw new RangeError(`the e2ee master must be at least ${KEY_BYTES} bytes`);
   checkAgentId(agentId);
   checkKid(kid);
-  return new Uint8Array(hkdfSync('sha256', master, Buffer.from(agentId, 'utf8'), `flotilla/report/v${kid}`, KEY_BYTES));
+  return hkdfKey(master, `flotilla/report/v${kid}`, { salt: Buffer.from(agentId, 'utf8'), length: KEY_BYTES });
 }
 
 export function reportAad(agentId: string, kid: number, ts: number, seq: number): Uint8Array {
