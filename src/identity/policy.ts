@@ -16,6 +16,8 @@ export type RoutePolicy =
       allowDuringPasswordChange?: boolean;
       /** Reachable by an admin who must still enroll a second factor (security.requireMfaForAdmins). */
       allowDuringMfaEnrollment?: boolean;
+      /** The handler shows nothing a decoy (honey) session may not see, so a decoy gets the real answer. */
+      decoyReadsReal?: boolean;
     };
 
 declare module 'fastify' {
