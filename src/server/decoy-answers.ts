@@ -1,3 +1,4 @@
+import { Readable } from 'node:stream';
 import type { FastifyReply, FastifyRequest, preHandlerHookHandler } from 'fastify';
 import { fleetError } from '../fleet/errors.js';
 import { identityError } from '../identity/errors.js';
@@ -5,6 +6,7 @@ import { itemRouteOf } from '../identity/decoy/reads.js';
 import type { HoneyAccounts } from '../identity/honey.js';
 import type { SessionService } from '../identity/sessions/service.js';
 import type { DomainError } from '../lib/errors.js';
+import { exportRows } from '../security/audit/export.js';
 
 /**
  * What a real session gets for an id its list does not hold, per collection:
@@ -18,8 +20,9 @@ const NOT_FOUND: Record<string, () => DomainError> = {
   '/api/admin/users': () => identityError('user_not_found'),
 };
 
-/** The live stream: answered with the real stream's headers, from the decoy's own fabricated fleet. */
+/** Not JSON: the live stream and the audit file, answered with the real routes' headers. */
 const STREAM_ROUTE = '/api/fleet/events';
+const EXPORT_ROUTE = '/api/admin/audit/export';
 
 export function checkDecoyCollections(getRoutes: readonly string[]): void {
   const lists = new Set(getRoutes);
@@ -40,7 +43,7 @@ export function answerDecoyRead(honey: HoneyAccounts, sessions: SessionService, 
     const user = honey.userById(principal.userId);
     if (!user) throw identityError('forbidden');
     if (route === STREAM_ROUTE) return sendStream(reply, honey.openStream(user, async () => (await sessions.decoySession(principal.sessionId)) !== null));
-    const answer = await honey.reads.answer({
+    const read = {
       route,
       params: (request.params ?? {}) as Record<string, string>,
       query: (request.query ?? {}) as Record<string, unknown>,
@@ -49,7 +52,9 @@ export function answerDecoyRead(honey: HoneyAccounts, sessions: SessionService, 
       amr: principal.amr,
       now: honey.nowMs(),
       session: () => sessions.decoySession(principal.sessionId),
-    });
+    };
+    if (route === EXPORT_ROUTE) return sendExport(reply, read.query['format'] === 'csv' ? 'csv' : 'json', honey.reads.auditRows(read));
+    const answer = await honey.reads.answer(read);
     if (answer === undefined) throw identityError('forbidden');
     if ('notFound' in answer) throw (NOT_FOUND[answer.notFound] ?? (() => identityError('forbidden')))();
     return reply.code(200).send(answer.body);
@@ -64,4 +69,12 @@ function sendStream(reply: FastifyReply, stream: { readable: NodeJS.ReadableStre
     .header('cache-control', 'no-store')
     .header('x-accel-buffering', 'no')
     .send(stream.readable);
+}
+
+function sendExport(reply: FastifyReply, format: 'csv' | 'json', rows: Parameters<typeof exportRows>[1]) {
+  return reply
+    .code(200)
+    .type(format === 'csv' ? 'text/csv; charset=utf-8' : 'application/json; charset=utf-8')
+    .header('content-disposition', `attachment; filename="flotilla-audit.${format}"`)
+    .send(Readable.from(exportRows(format, rows)));
 }

@@ -64,7 +64,7 @@ function enforce(policy: Exclude<RoutePolicy, { auth: 'agent' }>, deps: PolicyDe
     }
     request.principal = principal;
     // A decoy changes nothing. Its reads pass the same checks as a real session's, then get fabrications (answerDecoyRead).
-    if (principal.decoy && !SAFE_METHODS.has(request.method)) throw identityError('forbidden');
+    if (principal.decoy && !SAFE_METHODS.has(request.method) && !policy.decoySafe) throw identityError('forbidden');
     if (principal.passwordChangeRequired && !policy.allowDuringPasswordChange) throw identityError('password_change_required');
     if (deps.requireMfaForAdmins && principal.role === 'admin' && !principal.amr.includes('mfa') && !policy.allowDuringMfaEnrollment) {
       throw identityError('mfa_enrollment_required');
@@ -104,7 +104,7 @@ export function installRoutePolicy(app: FastifyInstance, deps: PolicyDeps): Rout
       route.preHandler = [authenticateAgent(deps.agents), ...asArray(route.preHandler)];
     } else {
       route.onRequest = [...asArray(route.onRequest), enforce(policy, deps)];
-      if (policy.auth === 'user' && deps.decoys && !policy.decoyReadsReal) {
+      if (policy.auth === 'user' && deps.decoys && !policy.decoySafe) {
         const success = (route.schema?.response ?? {}) as Record<string, unknown>;
         if (asArray(route.method).includes('GET')) {
           deps.decoys.reads.register(route.url, success['200']);

@@ -137,7 +137,39 @@ export class DecoyReads {
   #auditHead(read: Pick<DecoyRead, 'user' | 'now'>): { count: number; head: string } {
     const f = this.#fab(read, 'audit', 0);
     const count = 1200 + Math.floor(unit(f, 'base') * 3000) + Math.floor((read.now % (30 * 86_400_000)) / 900_000);
-    return { count, head: createHmac('sha256', this.key).update(`audit-head|${read.user.id}|${count}`).digest('hex') };
+    return { count, head: this.#auditHash(read, count) };
+  }
+
+  #auditHash(read: Pick<DecoyRead, 'user'>, seq: number): string {
+    return seq < 1 ? '0'.repeat(64) : createHmac('sha256', this.key).update(`decoy-audit|${read.user.id}|${seq}`).digest('hex');
+  }
+
+  /**
+   * The whole fabricated log as stored rows, oldest first, for the export:
+   * the same entries the list pages through, linked into a chain ending at the head verify reports.
+   */
+  auditRows(read: DecoyRead) {
+    const schema = pageItems(this.#schemas.get('/api/admin/audit')) ?? {};
+    const chain = this.#auditHead(read);
+    const f = this.#fab(read, '/api/admin/audit', 0);
+    const rows = [];
+    for (let seq = 1; seq <= chain.count; seq++) {
+      const entry = auditEntry(schema, chain, read, f, seq);
+      if (typeof read.query['action'] === 'string' && entry['action'] !== read.query['action']) continue;
+      if (typeof read.query['from'] === 'number' && (entry['ts'] as number) < read.query['from']) continue;
+      if (typeof read.query['to'] === 'number' && (entry['ts'] as number) > read.query['to']) continue;
+      rows.push({
+        ...(entry as { seq: number; ts: number; actorType: string; actorId: string | null; actorIp: string | null; action: string; resourceType: string | null; resourceId: string | null; error: string | null }),
+        before: entry['before'] === null ? null : JSON.stringify(entry['before']),
+        after: entry['after'] === null ? null : JSON.stringify(entry['after']),
+        success: 1,
+        prevHash: this.#auditHash(read, seq - 1),
+        hash: this.#auditHash(read, seq),
+        createdAt: entry['ts'] as number,
+        updatedAt: entry['ts'] as number,
+      });
+    }
+    return rows;
   }
 
   async #sessions(read: DecoyRead, own: boolean, f: Fabrication): Promise<unknown> {
@@ -231,6 +263,12 @@ function history(schema: JsonSchema, machine: Item, read: DecoyRead, f: Fabricat
   return { ...base, machineId: machine['id'], metric, resolution: typeof read.query['resolution'] === 'string' ? read.query['resolution'] : 'raw', from, to, points, truncated: false };
 }
 
+function auditEntry(itemSchema: JsonSchema, chain: { count: number }, read: Pick<DecoyRead, 'now'>, f: Fabrication, seq: number): Item {
+  const minute = read.now - (read.now % 60_000);
+  const entry = fabricate(itemSchema, 'item', { ...f, n: seq }) as Item;
+  return { ...entry, seq, ts: minute - (chain.count - seq) * 13 * 60_000, success: true, error: null };
+}
+
 /** Newest first, paged by the last seq like the real list; the chain's first entry ends it. */
 function auditPage(schema: JsonSchema, chain: { count: number }, read: DecoyRead, f: Fabrication): unknown {
   const itemSchema = pageItems(schema);
@@ -239,12 +277,7 @@ function auditPage(schema: JsonSchema, chain: { count: number }, read: DecoyRead
   const limit = limitOf(read.query);
   const after = Number(decodeCursor(typeof read.query['cursor'] === 'string' ? read.query['cursor'] : undefined) ?? chain.count + 1);
   const top = Number.isInteger(after) && after > 0 ? Math.min(after - 1, chain.count) : chain.count;
-  const hour = read.now - (read.now % 60_000);
-  const items = Array.from({ length: Math.min(limit, top) }, (_, i) => {
-    const seq = top - i;
-    const entry = fabricate(itemSchema, 'item', { ...f, n: seq }) as Item;
-    return { ...entry, seq, ts: hour - (chain.count - seq) * 13 * 60_000, success: true, error: null };
-  });
+  const items = Array.from({ length: Math.min(limit, top) }, (_, i) => auditEntry(itemSchema, chain, read, f, top - i));
   const last = items.at(-1);
-  return { ...page, items, next: last && last.seq > 1 ? encodeCursor(String(last.seq)) : null };
+  return { ...page, items, next: last && (last['seq'] as number) > 1 ? encodeCursor(String(last['seq'])) : null };
 }
