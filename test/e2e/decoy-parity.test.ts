@@ -1,4 +1,6 @@
 import { randomUUID } from 'node:crypto';
+import { Ajv } from 'ajv';
+import addFormats from 'ajv-formats';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { HttpsClient, Reply } from '../harness/client.js';
 import { startTestServer, STRONG_PASSWORD, type TestServer } from '../harness/server.js';
@@ -68,6 +70,9 @@ interface Pair {
   real: HttpsClient;
   decoy: HttpsClient;
 }
+
+const ajv = new Ajv({ strict: false, allErrors: true });
+addFormats.default(ajv);
 
 describe('a decoy session reads like a real one', () => {
   let t: TestServer;
@@ -141,9 +146,36 @@ describe('a decoy session reads like a real one', () => {
         }
         const schema = op.responses?.['200']?.content?.['application/json']?.schema;
         compareShapes(shapeOf(r.json, schema), shapeOf(d.json, schema), where, mismatches);
+        // Valid, not only the right keys: formats, enums, bounds and required fields as documented.
+        if (schema && !ajv.validate(schema, d.json)) mismatches.push(`${where}: invalid ${ajv.errorsText(ajv.errors)}`);
       }
     }
     expect(mismatches).toEqual([]);
+  });
+
+  it('takes about as long as a real read', async () => {
+    const [{ real, decoy }] = pairs as [Pair];
+    const machineOf = async (c: HttpsClient) => `/api/fleet/machines/${(await c.get('/api/fleet/machines')).json.items[0].id}`;
+    const paths = { real: await machineOf(real), decoy: await machineOf(decoy) };
+    const median = (v: number[]) => [...v].sort((a, b) => a - b)[Math.floor(v.length / 2)] ?? 0;
+    for (const path of ['/api/fleet/machines', 'detail', '/api/admin/audit', '/api/admin/audit/verify', '/api/admin/users']) {
+      const times = { real: [] as number[], decoy: [] as number[] };
+      for (let i = 0; i < 15; i++) {
+        for (const who of ['real', 'decoy'] as const) {
+          const start = process.hrtime.bigint();
+          expect((await (who === 'real' ? real : decoy).get(path === 'detail' ? paths[who] : path)).status).toBe(200);
+          times[who].push(Number(process.hrtime.bigint() - start) / 1e6);
+        }
+      }
+      const [r, d] = [median(times.real), median(times.decoy)];
+      // A loose floor that survives a loaded machine: an answer from memory ten times faster than the database stands out.
+      expect(d, `${path}: real ${r.toFixed(2)} ms, decoy ${d.toFixed(2)} ms`).toBeGreaterThan(r / 10);
+    }
+    // Verification claims thousands of entries; a real one of that size takes tens of milliseconds.
+    const verify = await decoy.get('/api/admin/audit/verify');
+    const start = process.hrtime.bigint();
+    await decoy.get('/api/admin/audit/verify');
+    expect(Number(process.hrtime.bigint() - start) / 1e6).toBeGreaterThan(verify.json.count * 0.02);
   });
 
   it('answers an unknown id with the 404 a real session gets', async () => {
