@@ -185,8 +185,12 @@ describe('decoy sessions behave like real sessions', () => {
   it('ends a decoy session at logout', async () => {
     const decoy = (await decoyAdminLogin()).client;
     const access = decoy.jar.get('__Host-flotilla_access') ?? '';
+    const refreshToken = decoy.jar.get('__Secure-flotilla_refresh');
     expect((await decoy.send('POST', '/api/auth/logout')).status).toBe(200);
     expect((await t.client().get('/api/me', { bearer: access, cookies: false })).status).toBe(401);
+    const refreshed = await t.client().post('/api/auth/refresh', { refreshToken }, { cookies: false });
+    expect(refreshed.status).toBe(401);
+    expect(refreshed.json.error.code).toBe('invalid_refresh_token');
   });
 
   it('streams plausible live events to a decoy, shaped like the real ones, until it logs out', async () => {
