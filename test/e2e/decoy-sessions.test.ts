@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { IdentityEvent } from '../../src/identity/events.js';
 import { ManualClock } from '../../src/lib/clock.js';
 import type { HttpsClient, Reply } from '../harness/client.js';
-import { startTestServer, STRONG_PASSWORD, type TestServer } from '../harness/server.js';
+import { modes, startTestServer, STRONG_PASSWORD, type TestServer } from '../harness/server.js';
 import { createEnrollmentToken, enroll, facts, report, send } from '../fleet/agent-sim.js';
 import { claimsOf, enrollTotp, PERIMETER_RELAXED, totpNow } from './mfa-helpers.js';
 
@@ -58,7 +58,9 @@ async function waitFor<T>(check: () => T | undefined, timeoutMs: number): Promis
 
 const keys = (value: unknown) => Object.keys(value as object).sort();
 
-describe('decoy sessions behave like real sessions', () => {
+// Decoy state lives in the KV alone: the in-process store, and Redis in cluster mode.
+for (const { mode, available } of modes()) {
+describe.skipIf(!available)(`decoy sessions behave like real sessions (${mode})`, () => {
   let t: TestServer;
   const clock = new ManualClock(Date.UTC(2026, 2, 1, 9, 0, 5));
   const events: IdentityEvent[] = [];
@@ -66,6 +68,7 @@ describe('decoy sessions behave like real sessions', () => {
 
   beforeAll(async () => {
     t = await startTestServer({
+      mode,
       clock,
       env: {
         ...PERIMETER_RELAXED,
@@ -247,3 +250,4 @@ describe('decoy sessions behave like real sessions', () => {
     expect(keys(json.json[0])).toEqual(keys((await admin.get('/api/admin/audit/export?format=json')).json[0]));
   });
 });
+}
