@@ -119,6 +119,8 @@ export async function secondFactorLogin(deps: LoginDeps, input: { mfaTicket: str
   await deps.loginGuard()?.reserve(facts);
   const ticket = await tickets.peek(input.mfaTicket);
   const user = ticket ? await usersRepo.byId(db, ticket.userId) : undefined;
+  const decoy = ticket && !user ? deps.honey.userById(ticket.userId) : undefined;
+  if (ticket && decoy) return honeySecondFactor(deps, decoy, input, ticket, facts);
   const fail = async (reason: string, code: 'invalid_mfa_ticket' | 'invalid_mfa_code'): Promise<never> => {
     await deps.loginGuard()?.settle(facts, false);
     events.emit({ type: 'login_failed', at: clock.nowMs(), actorId: null, actorIp: facts.ip, userId: user?.id ?? null, username: user?.username ?? null, reason, detail: { stage: 'mfa' } });
@@ -163,23 +165,53 @@ export async function completeLogin(deps: LoginDeps, user: UserRow, amr: string[
 /**
  * A decoy login: the same reads a real success makes, then tokens for a
  * decoy session and an incident event (audit, metrics and the security log
- * subscribe to `honey_hit`).
+ * subscribe to `honey_hit`). Under requireMfaForAdmins a real admin has a
+ * second factor, so an admin decoy "has" TOTP too and gets a real ticket.
  */
 async function honeyLogin(deps: LoginDeps, username: string, facts: RequestFacts): Promise<LoginOutcome> {
   const fake = deps.honey.userFor(username);
+  const role = fake.role === 'admin' ? 'admin' : 'operator';
   await deps.loginGuard()?.settle(facts, true);
   await deps.mfa.methodsFor(fake.id);
   await deps.locations.isKnown(fake.id, locationPrefix(facts.ip));
-  const tokens = await deps.sessions.issueDecoy({ id: fake.id, role: fake.role === 'admin' ? 'admin' : 'operator' }, deps.honey.newDecoySid());
-  deps.events.emit({
+  const hit = (reason: string, detail: Record<string, unknown>) =>
+    deps.events.emit({ type: 'honey_hit', at: deps.clock.nowMs(), actorId: null, actorIp: facts.ip, userId: null, username: fake.username, reason, detail: { userAgent: facts.userAgent, ...detail } });
+  if (role === 'admin' && deps.policy.requireMfaForAdmins) {
+    const mfaTicket = await deps.tickets.issue({ userId: fake.id, amr: ['pwd'], issuedAt: deps.clock.nowMs() });
+    hit('honey_account_login', { mfaRequired: true });
+    return { mfaRequired: true, mfaTicket, methods: ['totp', 'backup'] };
+  }
+  const tokens = await deps.sessions.issueDecoy({ id: fake.id, role }, deps.honey.newDecoySid(), ['pwd'], facts);
+  hit('honey_account_login', { sessionId: tokens.sessionId });
+  return { mfaRequired: false, user: fake, tokens, passwordChangeRequired: false };
+}
+
+/**
+ * A decoy's second factor: any six-digit code passes, after the same reads and
+ * the same TOTP check a real one costs; any other code fails like a wrong backup code.
+ */
+async function honeySecondFactor(deps: LoginDeps, fake: UserView, input: { mfaTicket: string; code: string }, ticket: { amr: string[] }, facts: RequestFacts): Promise<LoginResult> {
+  const { tickets, accounts, mfa, events, clock } = deps;
+  await accounts.reserve(fake.username);
+  const code = input.code.trim();
+  const ok = /^[0-9]{6}$/.test(code);
+  await (ok ? mfa.verifyTotp(fake.id, code) : mfa.useBackupCode(fake.id, code, facts.ip));
+  if (!ok || !(await tickets.consume(input.mfaTicket))) {
+    if (!ok) await tickets.recordFailure(input.mfaTicket);
+    await deps.loginGuard()?.settle(facts, false);
+    throw identityError(ok ? 'invalid_mfa_ticket' : 'invalid_mfa_code');
+  }
+  await deps.loginGuard()?.settle(facts, true);
+  const tokens = await deps.sessions.issueDecoy({ id: fake.id, role: fake.role === 'admin' ? 'admin' : 'operator' }, deps.honey.newDecoySid(), [...ticket.amr, 'otp', 'mfa'], facts);
+  events.emit({
     type: 'honey_hit',
-    at: deps.clock.nowMs(),
+    at: clock.nowMs(),
     actorId: null,
     actorIp: facts.ip,
     userId: null,
     username: fake.username,
-    reason: 'honey_account_login',
+    reason: 'honey_account_mfa',
     detail: { userAgent: facts.userAgent, sessionId: tokens.sessionId },
   });
-  return { mfaRequired: false, user: fake, tokens, passwordChangeRequired: false };
+  return { user: fake, tokens, passwordChangeRequired: false };
 }

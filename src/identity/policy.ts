@@ -16,6 +16,11 @@ export type RoutePolicy =
       allowDuringPasswordChange?: boolean;
       /** Reachable by an admin who must still enroll a second factor (security.requireMfaForAdmins). */
       allowDuringMfaEnrollment?: boolean;
+      /**
+       * The handler shows nothing real and changes nothing but the caller's own
+       * session (logout, dashboard settings), so a decoy (honey) session runs it too.
+       */
+      decoySafe?: boolean;
     };
 
 declare module 'fastify' {

@@ -105,6 +105,7 @@ export async function buildApp(services: Services, opts: { https?: SecureContext
   // Open event streams would keep the server from closing.
   app.addHook('preClose', (done) => {
     fleet.events.closeStreams();
+    identity.honey.streams.closeAll();
     done();
   });
   app.addHook('onClose', () => fleet.stop());

@@ -4,7 +4,9 @@ import { identityError } from '../identity/errors.js';
 import { csrfTokenValid } from '../identity/csrf.js';
 import { ACCESS_COOKIE, CSRF_HEADER, type RoutePolicy } from '../identity/policy.js';
 import { roleAllows } from '../identity/roles.js';
+import type { HoneyAccounts } from '../identity/honey.js';
 import type { SessionService } from '../identity/sessions/service.js';
+import { answerDecoyRead, checkDecoyCollections } from './decoy-answers.js';
 import { ErrorSchema } from './schemas.js';
 
 const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
@@ -16,14 +18,8 @@ export interface PolicyDeps {
   agents?: AgentAuthenticator;
   /** Admins without a second factor in their session may only enroll one (security.requireMfaForAdmins). */
   requireMfaForAdmins?: boolean;
-  /** Answers a honey-account (decoy) session's GETs with fabricated data (identity/honey.ts). */
-  decoys?: { respond(url: string, schema: unknown, userId: string): unknown };
-}
-
-/** The route facts a decoy answer needs: its URL and its success schema. */
-interface RouteShape {
-  url: string;
-  successSchema: unknown;
+  /** Answers a honey-account (decoy) session's reads with fabricated data (identity/honey.ts). */
+  decoys?: HoneyAccounts;
 }
 
 function bearerOf(request: FastifyRequest): string | null {
@@ -53,8 +49,8 @@ function authenticateAgent(agents: AgentAuthenticator): preHandlerHookHandler {
 }
 
 /** Builds the onRequest check for one declared user or open policy. */
-function enforce(policy: Exclude<RoutePolicy, { auth: 'agent' }>, deps: PolicyDeps, shape: RouteShape): onRequestHookHandler {
-  return async function checkPolicy(request, reply) {
+function enforce(policy: Exclude<RoutePolicy, { auth: 'agent' }>, deps: PolicyDeps): onRequestHookHandler {
+  return async function checkPolicy(request) {
     if (policy.auth === 'none') return;
     const bearer = bearerOf(request);
     const cookie = bearer === null ? request.cookies[ACCESS_COOKIE] : undefined;
@@ -67,12 +63,8 @@ function enforce(policy: Exclude<RoutePolicy, { auth: 'agent' }>, deps: PolicyDe
       if (!csrfTokenValid(deps.csrfKey, principal.sessionId, typeof presented === 'string' ? presented : undefined)) throw identityError('csrf_failed');
     }
     request.principal = principal;
-    // A decoy changes nothing and reads only fabrications; it never reaches a handler.
-    if (principal.decoy) {
-      const body = SAFE_METHODS.has(request.method) ? deps.decoys?.respond(shape.url, shape.successSchema, principal.userId) : undefined;
-      if (body === undefined) throw identityError('forbidden');
-      return reply.code(200).send(body);
-    }
+    // A decoy changes nothing. Its reads pass the same checks as a real session's, then get fabrications (answerDecoyRead).
+    if (principal.decoy && !SAFE_METHODS.has(request.method) && !policy.decoySafe) throw identityError('forbidden');
     if (principal.passwordChangeRequired && !policy.allowDuringPasswordChange) throw identityError('password_change_required');
     if (deps.requireMfaForAdmins && principal.role === 'admin' && !principal.amr.includes('mfa') && !policy.allowDuringMfaEnrollment) {
       throw identityError('mfa_enrollment_required');
@@ -97,6 +89,7 @@ export interface RouteEntry {
 
 export function installRoutePolicy(app: FastifyInstance, deps: PolicyDeps): RouteEntry[] {
   const catalog: RouteEntry[] = [];
+  const decoyReads: string[] = [];
   app.decorateRequest('principal', null);
   app.decorateRequest('agent', null);
   app.addHook('onRoute', (route: RouteOptions) => {
@@ -110,8 +103,15 @@ export function installRoutePolicy(app: FastifyInstance, deps: PolicyDeps): Rout
       route.onRequest = [...asArray(route.onRequest), requireAgentHeader()];
       route.preHandler = [authenticateAgent(deps.agents), ...asArray(route.preHandler)];
     } else {
-      const success = (route.schema?.response ?? {}) as Record<string, unknown>;
-      route.onRequest = [...asArray(route.onRequest), enforce(policy, deps, { url: route.url, successSchema: success['200'] ?? success['201'] })];
+      route.onRequest = [...asArray(route.onRequest), enforce(policy, deps)];
+      if (policy.auth === 'user' && deps.decoys && !policy.decoySafe) {
+        const success = (route.schema?.response ?? {}) as Record<string, unknown>;
+        if (asArray(route.method).includes('GET')) {
+          deps.decoys.reads.register(route.url, success['200']);
+          decoyReads.push(route.url);
+        }
+        route.preHandler = [answerDecoyRead(deps.decoys, deps.sessions, route.url), ...asArray(route.preHandler)];
+      }
     }
     if (route.schema) {
       const response = (route.schema.response ?? {}) as Record<string, unknown>;
@@ -120,5 +120,6 @@ export function installRoutePolicy(app: FastifyInstance, deps: PolicyDeps): Rout
       route.schema.response = response;
     }
   });
+  app.addHook('onReady', async () => checkDecoyCollections(decoyReads));
   return catalog;
 }

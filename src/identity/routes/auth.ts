@@ -108,13 +108,14 @@ export const authRoutes: FastifyPluginAsync<{ identity: Identity; clock: Clock }
 
   app.post(
     '/api/auth/logout',
-    { schema: { response: { 200: Ok } }, config: { policy: { auth: 'user', role: 'viewer', allowDuringPasswordChange: true, allowDuringMfaEnrollment: true } } },
+    { schema: { response: { 200: Ok } }, config: { policy: { auth: 'user', role: 'viewer', allowDuringPasswordChange: true, allowDuringMfaEnrollment: true, decoySafe: true } } },
     async (request, reply) => {
       const principal = request.principal;
       if (principal) {
         await identity.sessions.revoke(principal.sessionId, 'logout');
         await identity.sessions.revokeAccessToken(principal.jti, principal.accessExpiresAt);
-        identity.events.emit({ type: 'logout', at: clock.nowMs(), actorId: principal.userId, actorIp: request.ip, userId: principal.userId });
+        // A decoy's user exists nowhere; its whole visit is already recorded as honey_hit.
+        if (!principal.decoy) identity.events.emit({ type: 'logout', at: clock.nowMs(), actorId: principal.userId, actorIp: request.ip, userId: principal.userId });
       }
       clearSessionCookies(reply);
       return { ok: true as const };

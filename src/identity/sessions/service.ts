@@ -11,16 +11,11 @@ import { isRole, type Role } from '../roles.js';
 import type { AccessClaims, AccessTokenIssuer } from '../tokens/access-token.js';
 import type { UserRow } from '../users/repo.js';
 import { usersRepo } from '../users/repo.js';
+import { DecoySessions } from './decoy-sessions.js';
+import { jtiKey, REFRESH_PREFIX, REVOKED, sessionKey, TOUCH_EVERY_MS } from './keys.js';
 import { sessionsRepo, type SessionRow } from './repo.js';
 
-export const REFRESH_PREFIX = 'flr';
-/**
- * Activity is written back at most this often per session, and the cached
- * state lives no longer, so a revocation made by another process straight in
- * the database (the CLI on an embedded server) takes effect within a minute.
- */
-const TOUCH_EVERY_MS = 60_000;
-const REVOKED = 'revoked';
+export { REFRESH_PREFIX } from './keys.js';
 
 export interface IssuedTokens {
   accessToken: string;
@@ -71,11 +66,9 @@ export interface SessionServiceDeps {
   events: EventSink;
   refreshTtlSeconds: number;
   idleTimeoutSeconds: number;
-  /** Recognises decoy session ids (honey accounts); they have no row. */
-  decoys?: { isDecoySid(sid: string): boolean };
+  /** Recognises and mints decoy session ids (honey accounts); they have no row. */
+  decoys?: { isDecoySid(sid: string): boolean; newDecoySid(): string };
 }
-
-const sessionKey = (sid: string) => `sess:${sid}`;
 
 function principalOf(claims: AccessClaims, decoy: boolean): Principal {
   return {
@@ -89,7 +82,6 @@ function principalOf(claims: AccessClaims, decoy: boolean): Principal {
     decoy,
   };
 }
-const jtiKey = (jti: string) => `jti:${jti}`;
 
 /**
  * Sessions with rotating refresh tokens (DESIGN.md §7). The database is the
@@ -98,8 +90,22 @@ const jtiKey = (jti: string) => `jti:${jti}`;
  */
 export class SessionService {
   private readonly revocationListeners = new Set<(revocation: Revocation) => void>();
+  readonly #decoys: DecoySessions;
 
-  constructor(private readonly deps: SessionServiceDeps) {}
+  constructor(private readonly deps: SessionServiceDeps) {
+    const decoys = deps.decoys;
+    this.#decoys = new DecoySessions({
+      ...deps,
+      newId: () => {
+        if (!decoys) throw new Error('decoy sessions need the honey accounts');
+        return decoys.newDecoySid();
+      },
+    });
+  }
+
+  #isDecoy(sid: string): boolean {
+    return this.deps.decoys?.isDecoySid(sid) ?? false;
+  }
 
   /** Told after every revocation this process makes (after the KV holds it), e.g. to end open streams at once. */
   onRevoked(listener: (revocation: Revocation) => void): () => void {
@@ -133,6 +139,8 @@ export class SessionService {
     const now = clock.nowMs();
     const parsed = parseToken(REFRESH_PREFIX, refreshToken);
     const row = parsed ? await sessionsRepo.refreshById(db, parsed.id) : undefined;
+    // A decoy's refresh token has an id from the decoy namespace and lives in the KV; the row lookup above ran all the same.
+    if (parsed && !row && this.#isDecoy(parsed.id)) return this.#decoys.refresh(parsed, facts);
     if (!parsed || !row || !secretMatches(parsed.secret, row.tokenHash)) throw identityError('invalid_refresh_token');
     const session = await sessionsRepo.byId(db, row.sessionId);
     if (!session || session.revokedAt !== null || session.expiresAt <= now || row.expiresAt <= now) throw identityError('invalid_refresh_token');
@@ -176,22 +184,15 @@ export class SessionService {
 
   /**
    * Tokens for a honey-account login: real signatures and the shape of a real
-   * session, but a decoy session id and no row; the refresh token is never stored.
+   * session, but a decoy session id, kept in the KV only (decoy-sessions.ts).
    */
-  async issueDecoy(fake: { id: string; role: Role }, sid: string): Promise<IssuedTokens> {
-    const now = this.deps.clock.nowMs();
-    const access = await this.deps.tokens.sign({ sub: fake.id, sid, role: fake.role, amr: ['pwd'], pcr: false });
-    const refresh = mintToken(REFRESH_PREFIX, newId());
-    const refreshExpiresAt = now + this.deps.refreshTtlSeconds * 1000;
-    return {
-      accessToken: access.token,
-      refreshToken: refresh.token,
-      csrfToken: csrfTokenFor(this.deps.csrfKey, sid),
-      sessionId: sid,
-      expiresIn: Math.round((access.expiresAt - now) / 1000),
-      accessExpiresAt: access.expiresAt,
-      refreshExpiresAt,
-    };
+  issueDecoy(fake: { id: string; role: Role }, sid: string, amr: string[], facts: RequestFacts): Promise<IssuedTokens> {
+    return this.#decoys.issue(fake, sid, amr, facts);
+  }
+
+  /** What a decoy's own session list shows of its session. */
+  decoySession(sid: string) {
+    return this.#decoys.info(sid);
   }
 
   /** The per-request check: signature, expiry, revocation and idle timeout. */
@@ -201,7 +202,10 @@ export class SessionService {
     const now = clock.nowMs();
     const [jtiState, sessionState] = await kv.getMany([jtiKey(claims.jti), sessionKey(claims.sid)]);
     if (jtiState !== null || sessionState === REVOKED) throw identityError('unauthorized');
-    if (this.deps.decoys?.isDecoySid(claims.sid)) return principalOf(claims, true);
+    if (this.#isDecoy(claims.sid)) {
+      await this.#decoys.check(claims, sessionState ?? null);
+      return principalOf(claims, true);
+    }
 
     let lastSeen: number;
     if (sessionState === null) {
@@ -227,6 +231,10 @@ export class SessionService {
   }
 
   async revoke(sessionId: string, reason: string): Promise<boolean> {
+    if (this.#isDecoy(sessionId)) {
+      await this.#decoys.revoke(sessionId);
+      return true;
+    }
     const rows = await sessionsRepo.revoke(this.deps.db, { id: sessionId }, this.deps.clock.nowMs(), reason);
     await this.markRevoked(rows);
     return rows.length > 0;

@@ -49,3 +49,10 @@ export async function* exportAudit(db: Kysely<Database>, format: ExportFormat, f
   }
   if (format === 'json') yield ']\n';
 }
+
+/** The same file for rows already at hand, oldest first: what a decoy session exports of its fabricated log. */
+export function* exportRows(format: ExportFormat, rows: readonly AuditRow[]): Generator<string> {
+  yield format === 'csv' ? `${COLUMNS.map(csvCell).join(',')}\r\n` : '[';
+  yield format === 'csv' ? rows.map(csvLine).join('') : rows.map(jsonEntry).join(',');
+  if (format === 'json') yield ']\n';
+}
