@@ -16,6 +16,12 @@ export type RoutePolicy =
       allowDuringPasswordChange?: boolean;
       /** Reachable by an admin who must still enroll a second factor (security.requireMfaForAdmins). */
       allowDuringMfaEnrollment?: boolean;
+      /**
+       * Changes how an account signs in (second factors, passwords, roles): the
+       * session must have proved its user within the last five minutes, at
+       * login or with POST /api/me/reauth (sessions/step-up.ts).
+       */
+      stepUp?: boolean;
     };
 
 declare module 'fastify' {
