@@ -18,6 +18,8 @@ export type IdentityEventType =
   | 'user_deleted'
   /** A password was right and a second factor is now asked for (detail.methods). */
   | 'login_mfa_required'
+  /** A session proved its user again for a sensitive change (detail.method: password, totp, backup, passkey). */
+  | 'reauthenticated'
   /** Too many failures: password logins refused until detail.lockedUntil. */
   | 'account_locked'
   /** More failures in an hour than allowed: only an admin can reactivate the account. */

@@ -15,6 +15,7 @@ import { MfaService } from './mfa/service.js';
 import { MfaTickets } from './mfa/tickets.js';
 import { PasskeyService, type AuthenticationResponseJSON, type PublicKeyCredentialRequestOptionsJSON } from './passkeys/service.js';
 import { PasswordHasher } from './passwords/hasher.js';
+import { reauthenticate, reauthPasskeyOptions, type ReauthInput, type ReauthSession } from './reauth.js';
 import { SessionService, type RequestFacts } from './sessions/service.js';
 import { accessTokens } from './tokens/access-token.js';
 import { UserService, type Actor } from './users/service.js';
@@ -39,6 +40,9 @@ export interface Identity {
   loginSecondFactor(input: { mfaTicket: string; code: string }, facts: RequestFacts): Promise<LoginResult>;
   passkeyLoginOptions(input: { mfaTicket?: string }): Promise<PublicKeyCredentialRequestOptionsJSON>;
   passkeyLogin(input: { response: AuthenticationResponseJSON; mfaTicket?: string }, facts: RequestFacts, origins: string[]): Promise<LoginResult>;
+  /** A signed-in session proves its user again for step-up routes; returns until when the proof counts. */
+  reauthenticate(session: ReauthSession, input: ReauthInput, facts: RequestFacts, origins: string[]): Promise<number>;
+  reauthPasskeyOptions(session: ReauthSession): Promise<PublicKeyCredentialRequestOptionsJSON>;
   /** An admin removes every second factor of a user (who then logs in with the password alone and re-enrolls). */
   resetMfa(userId: string, actor: Actor): Promise<void>;
   /** Plugs in the per-IP login throttle (the perimeter's); null removes it. */
@@ -121,6 +125,8 @@ export async function createIdentity(opts: { db: Kysely<Database>; kv: Kv; clock
     loginSecondFactor: (input, facts) => secondFactorLogin(deps, input, facts),
     passkeyLoginOptions: (input) => passkeyLoginOptions(deps, input),
     passkeyLogin: (input, facts, origins) => passkeyLogin(deps, input, facts, origins),
+    reauthenticate: (session, input, facts, origins) => reauthenticate(deps, session, input, facts, origins),
+    reauthPasskeyOptions: (session) => reauthPasskeyOptions(deps, session),
     async resetMfa(userId, actor) {
       await users.get(userId);
       await mfa.removeAll(userId);

@@ -21,6 +21,12 @@ export type RoutePolicy =
        * session (logout, dashboard settings), so a decoy (honey) session runs it too.
        */
       decoySafe?: boolean;
+      /**
+       * Changes how an account signs in (second factors, passwords, roles): the
+       * session must have proved its user within the last five minutes, at
+       * login or with POST /api/me/reauth (sessions/step-up.ts).
+       */
+      stepUp?: boolean;
     };
 
 declare module 'fastify' {

@@ -10,6 +10,7 @@ import { adminUserRoutes } from '../identity/routes/admin-users.js';
 import { authRoutes } from '../identity/routes/auth.js';
 import { meRoutes } from '../identity/routes/me.js';
 import { mfaRoutes } from '../identity/routes/mfa.js';
+import { reauthRoutes } from '../identity/routes/reauth.js';
 import { newId } from '../lib/ids.js';
 import { answerFrameworkError, perimeterPlugin } from '../perimeter/plugin.js';
 import { perimeterRoutes } from '../perimeter/routes.js';
@@ -87,6 +88,7 @@ export async function buildApp(services: Services, opts: { https?: SecureContext
   await app.register(authRoutes, { identity, clock });
   await app.register(meRoutes, { identity, clock });
   await app.register(mfaRoutes, { identity, clock });
+  await app.register(reauthRoutes, { identity });
   await app.register(adminUserRoutes, { identity });
   await app.register(agentRoutes, { fleet });
   await app.register(fleetAdminRoutes, { fleet });

@@ -70,6 +70,7 @@ function enforce(policy: Exclude<RoutePolicy, { auth: 'agent' }>, deps: PolicyDe
       throw identityError('mfa_enrollment_required');
     }
     if (!roleAllows(principal.role, policy.role)) throw identityError('forbidden');
+    if (policy.stepUp && !(await deps.sessions.stepUp.isFresh(principal.sessionId))) throw identityError('reauthentication_required');
   };
 }
 

@@ -111,10 +111,20 @@ for (const { mode, available } of modes()) {
       expect((await c.get('/api/me', { bearer: second.json.accessToken, cookies: false })).status).toBe(401);
     });
 
-    it('refreshes a browser session from its cookie', async () => {
+    it('refreshes a browser session from its cookie only with the CSRF header of that session', async () => {
       const c = await loginAs('admin', STRONG_PASSWORD);
+      const other = await loginAs('admin', STRONG_PASSWORD);
       const oldCsrf = c.csrf;
-      const refreshed = await c.post('/api/auth/refresh');
+      // SameSite=Strict is not the only defence: a cookie refresh without the header (or with another session's) is refused.
+      const attempts: Record<string, string>[] = [{}, { 'x-csrf-token': other.csrf ?? '' }, { 'x-csrf-token': 'A'.repeat(43) }];
+      for (const headers of attempts) {
+        const forged = await c.request('POST', '/api/auth/refresh', { headers });
+        expect(forged.status).toBe(403);
+        expect(forged.json.error.code).toBe('csrf_failed');
+        expect(forged.setCookies).toEqual([]);
+      }
+      // The refused attempts did not spend the refresh token (spending it twice would end the session).
+      const refreshed = await c.send('POST', '/api/auth/refresh');
       expect(refreshed.status).toBe(200);
       expect(refreshed.json.csrfToken).toBe(oldCsrf);
       expect(refreshed.json.accessToken).toBeUndefined();

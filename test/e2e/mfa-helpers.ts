@@ -2,7 +2,7 @@
 import { totpCodeForStep, totpStepAt } from '../../src/identity/mfa/totp.js';
 import type { Clock } from '../../src/lib/clock.js';
 import type { HttpsClient } from '../harness/client.js';
-import type { TestServer } from '../harness/server.js';
+import { STRONG_PASSWORD, type TestServer } from '../harness/server.js';
 
 /**
  * These suites make many failed logins from 127.0.0.1 on purpose; the
@@ -24,9 +24,23 @@ export function claimsOf(clientOrToken: HttpsClient | string): Record<string, un
 
 export const totpNow = (secret: string, clock: Clock, steps = 0) => totpCodeForStep(secret, totpStepAt(clock.nowMs()) + steps);
 
-/** A signed-in user whose one-time password is already changed. */
-export async function createUser(t: TestServer, admin: HttpsClient, username: string, role: 'admin' | 'operator' | 'viewer', password: string): Promise<{ id: string; client: HttpsClient }> {
+/** Proves the user again (step-up), as the dashboard does before a second-factor or account change. */
+export async function reauth(client: HttpsClient, proof: { password: string } | { code: string }): Promise<void> {
+  const res = await client.send('POST', '/api/me/reauth', proof);
+  if (res.status !== 200) throw new Error(`reauth: ${res.status} ${res.text}`);
+}
+
+/** A signed-in user whose one-time password is already changed; the admin signed in with STRONG_PASSWORD unless told. */
+export async function createUser(
+  t: TestServer,
+  admin: HttpsClient,
+  username: string,
+  role: 'admin' | 'operator' | 'viewer',
+  password: string,
+  adminPassword = STRONG_PASSWORD,
+): Promise<{ id: string; client: HttpsClient }> {
   const initial = `${password}-init`;
+  await reauth(admin, { password: adminPassword });
   const created = await admin.send('POST', '/api/admin/users', { username, password: initial, role });
   if (created.status !== 201) throw new Error(`create ${username}: ${created.status} ${created.text}`);
   const client = t.client();

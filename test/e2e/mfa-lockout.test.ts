@@ -26,7 +26,7 @@ for (const { mode, available } of modes()) {
     const login = (username: string, password: string) => t.client().post('/api/auth/login', { username, password });
     // The test moves the clock by hours: refresh the admin's 30-minute access token first.
     const statusOf = async (id: string) => {
-      await admin.post('/api/auth/refresh');
+      await admin.send('POST', '/api/auth/refresh');
       return (await admin.get(`/api/admin/users/${id}`)).json;
     };
 

@@ -224,6 +224,28 @@ describe.skipIf(!existsSync(CHROMIUM))('passkeys in Chromium with a virtual auth
     expect(res.json.user.username).toBe('passkey-user');
   });
 
+  it('proves a step-up with a passkey, only with a challenge bound to this session', async () => {
+    const sid = claimsOf(user.client).sid as string;
+    await t.server.services.kv.del(`stepup:${sid}`);
+    expect((await user.client.send('DELETE', `/api/me/passkeys/${passkeyId}`)).json.error.code).toBe('reauthentication_required');
+    // An assertion made for a login is not a proof for this session.
+    const forLogin = await assertion();
+    const refused = await user.client.send('POST', '/api/me/reauth', { passkey: forLogin.response });
+    expect(refused.status).toBe(403);
+    expect(refused.json.error.code).toBe('reauthentication_failed');
+    const other = t.client();
+    const otherLogin = await assertion();
+    expect((await other.post('/api/auth/webauthn/login/verify', { response: otherLogin.response })).status).toBe(200);
+    const options = await post(user.client, '/api/me/reauth/passkey/options', {});
+    expect(options.json.allowCredentials).toEqual([expect.objectContaining({ type: 'public-key' })]);
+    const response = await ceremony(page, 'get', options.json);
+    // Nor is one bound to another session of the same user; the session it was made for may use it.
+    expect((await other.send('POST', '/api/me/reauth', { passkey: response })).status).toBe(403);
+    const proved = await user.client.send('POST', '/api/me/reauth', { passkey: response });
+    expect(proved.status).toBe(200);
+    expect(events.some((e) => e.type === 'reauthenticated' && e.detail?.method === 'passkey')).toBe(true);
+  });
+
   it('removes a passkey, after which it no longer logs in', async () => {
     expect((await user.client.send('DELETE', `/api/me/passkeys/${passkeyId}`)).status).toBe(200);
     expect((await user.client.get('/api/me/passkeys')).json.items).toEqual([]);

@@ -4,7 +4,7 @@ import { ManualClock } from '../../src/lib/clock.js';
 import { decryptField, deriveAtRestKey } from '../../src/protocol/at-rest.js';
 import type { HttpsClient } from '../harness/client.js';
 import { startTestServer, STRONG_PASSWORD, type TestServer } from '../harness/server.js';
-import { claimsOf, createUser, enrollTotp, PERIMETER_RELAXED, totpNow } from './mfa-helpers.js';
+import { claimsOf, createUser, enrollTotp, PERIMETER_RELAXED, reauth, totpNow } from './mfa-helpers.js';
 
 describe('TOTP, backup codes and the MFA login over HTTPS', () => {
   let t: TestServer;
@@ -138,6 +138,7 @@ describe('TOTP, backup codes and the MFA login over HTTPS', () => {
     expect(ok.status).toBe(200);
     expect(events.filter((e) => e.type === 'backup_code_used').at(-1)?.detail?.remaining).toBe(9);
     expect((await admin.get('/api/me/mfa')).json.backupCodesRemaining).toBe(9);
+    await reauth(admin, { password: STRONG_PASSWORD });
     const fresh = await admin.send('POST', '/api/me/mfa/backup-codes', {});
     expect(fresh.status).toBe(200);
     expect(fresh.json.backupCodes).toHaveLength(10);

@@ -30,7 +30,7 @@ const expectedColumns: ExpectedColumns = {
   },
   sessions: {
     id: false, user_id: false, amr: false, ip: true, user_agent: true, created_at: false, updated_at: false,
-    last_seen_at: false, expires_at: false, revoked_at: true, revoked_reason: true,
+    last_seen_at: false, expires_at: false, revoked_at: true, revoked_reason: true, access_jti: true,
   },
   refresh_tokens: {
     id: false, session_id: false, token_hash: false, created_at: false, updated_at: false, expires_at: false, used_at: true,

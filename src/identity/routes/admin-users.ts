@@ -12,24 +12,26 @@ const actorOf = (request: FastifyRequest): Actor => ({ id: request.principal?.us
 export const adminUserRoutes: FastifyPluginAsync<{ identity: Identity }> = async (base, { identity }) => {
   const app = base.withTypeProvider<TypeBoxTypeProvider>();
   const admin = { policy: { auth: 'user', role: 'admin' } } as const;
+  // Changes that hand someone an account or admin rights: a stolen admin session alone cannot make them.
+  const takeover = { policy: { auth: 'user', role: 'admin', stepUp: true } } as const;
   const { users, sessions } = identity;
 
   app.get('/api/admin/users', { schema: { querystring: ListQuery, response: { 200: UserPage } }, config: admin }, (request) =>
     users.list({ limit: request.query.limit, cursor: request.query.cursor }),
   );
 
-  app.post('/api/admin/users', { schema: { body: CreateUser, response: { 201: UserSchema } }, config: admin }, async (request, reply) => {
+  app.post('/api/admin/users', { schema: { body: CreateUser, response: { 201: UserSchema } }, config: takeover }, async (request, reply) => {
     reply.code(201);
     return users.create(request.body, actorOf(request));
   });
 
   app.get('/api/admin/users/:id', { schema: { params: IdParam, response: { 200: UserSchema } }, config: admin }, (request) => users.get(request.params.id));
 
-  app.patch('/api/admin/users/:id', { schema: { params: IdParam, body: PatchUser, response: { 200: UserSchema } }, config: admin }, (request) =>
+  app.patch('/api/admin/users/:id', { schema: { params: IdParam, body: PatchUser, response: { 200: UserSchema } }, config: takeover }, (request) =>
     users.update(request.params.id, request.body, actorOf(request)),
   );
 
-  app.post('/api/admin/users/:id/password', { schema: { params: IdParam, body: ResetPassword, response: { 200: UserSchema } }, config: admin }, (request) =>
+  app.post('/api/admin/users/:id/password', { schema: { params: IdParam, body: ResetPassword, response: { 200: UserSchema } }, config: takeover }, (request) =>
     users.resetPassword(request.params.id, request.body.password, actorOf(request)),
   );
 
@@ -39,7 +41,7 @@ export const adminUserRoutes: FastifyPluginAsync<{ identity: Identity }> = async
   });
 
   /** For a user who lost their second factors: they log in with the password alone and enroll again. */
-  app.delete('/api/admin/users/:id/mfa', { schema: { params: IdParam, response: { 200: Ok } }, config: admin }, async (request) => {
+  app.delete('/api/admin/users/:id/mfa', { schema: { params: IdParam, response: { 200: Ok } }, config: takeover }, async (request) => {
     await identity.resetMfa(request.params.id, actorOf(request));
     return { ok: true as const };
   });

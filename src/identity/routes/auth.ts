@@ -3,7 +3,7 @@ import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { Clock } from '../../lib/clock.js';
 import { identityError } from '../errors.js';
 import type { Identity } from '../module.js';
-import { REFRESH_COOKIE } from '../policy.js';
+import { CSRF_HEADER, REFRESH_COOKIE } from '../policy.js';
 import type { RequestFacts } from '../sessions/service.js';
 import { clearSessionCookies, setSessionCookies } from './cookies.js';
 import type { LoginResult } from '../login.js';
@@ -99,7 +99,10 @@ export const authRoutes: FastifyPluginAsync<{ identity: Identity; clock: Clock }
       const fromBody = request.body.refreshToken;
       const presented = fromBody ?? request.cookies[REFRESH_COOKIE];
       if (!presented) throw identityError('invalid_refresh_token');
-      const tokens = await identity.sessions.refresh(presented, requestFacts(request));
+      // The browser attaches the cookie on its own: like any cookie-authenticated change, it needs the CSRF header.
+      const header = request.headers[CSRF_HEADER];
+      const csrf = fromBody === undefined ? { presented: typeof header === 'string' ? header : undefined } : undefined;
+      const tokens = await identity.sessions.refresh(presented, requestFacts(request), csrf);
       if (fromBody !== undefined) return { accessToken: tokens.accessToken, refreshToken: tokens.refreshToken, expiresIn: tokens.expiresIn };
       setSessionCookies(reply, tokens, clock.nowMs());
       return { csrfToken: tokens.csrfToken, expiresIn: tokens.expiresIn };

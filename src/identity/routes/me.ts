@@ -50,6 +50,8 @@ export const meRoutes: FastifyPluginAsync<{ identity: Identity; clock: Clock }> 
       });
       // This session continues with fresh tokens that no longer demand a password change.
       const tokens = await identity.sessions.reissue(principal.sessionId, user, principal.jti, principal.accessExpiresAt);
+      // The current password was just proved: a step-up for the next five minutes.
+      await identity.sessions.stepUp.record(principal.sessionId);
       if (request.cookies[ACCESS_COOKIE] !== undefined && request.headers.authorization === undefined) {
         setSessionCookies(reply, tokens, clock.nowMs());
         return { user: toUserView(user), csrfToken: tokens.csrfToken, expiresIn: tokens.expiresIn };

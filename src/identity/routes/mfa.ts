@@ -35,6 +35,8 @@ function principalOf(request: FastifyRequest): Principal {
 export const mfaRoutes: FastifyPluginAsync<{ identity: Identity; clock: Clock }> = async (base, { identity, clock }) => {
   const app = base.withTypeProvider<TypeBoxTypeProvider>();
   const enroll = { policy: { auth: 'user', role: 'viewer', allowDuringMfaEnrollment: true } } as const;
+  // Adding, removing or minting a factor: a stolen session alone must not swap or strip the account's second factor.
+  const change = { policy: { ...enroll.policy, stepUp: true } } as const;
   const { mfa, passkeys } = identity;
 
   /**
@@ -59,26 +61,26 @@ export const mfaRoutes: FastifyPluginAsync<{ identity: Identity; clock: Clock }>
 
   app.post(
     '/api/me/mfa/totp/setup',
-    { schema: { body: EmptyBody, response: { 200: TotpSetupResponse } }, config: enroll, preValidation: emptyBodyAsObject },
+    { schema: { body: EmptyBody, response: { 200: TotpSetupResponse } }, config: change, preValidation: emptyBodyAsObject },
     async (request) => {
       const user = await identity.users.get(principalOf(request).userId);
       return mfa.setupTotp(user.id, user.username);
     },
   );
 
-  app.post('/api/me/mfa/totp/confirm', { schema: { body: TotpCode, response: { 200: BackupCodesResponse } }, config: enroll }, async (request, reply) => {
+  app.post('/api/me/mfa/totp/confirm', { schema: { body: TotpCode, response: { 200: BackupCodesResponse } }, config: change }, async (request, reply) => {
     const backupCodes = await mfa.confirmTotp(principalOf(request).userId, request.body.code.trim(), request.ip);
     return { backupCodes, ...(await upgradeSession(request, reply, 'otp')) };
   });
 
-  app.delete('/api/me/mfa/totp', { schema: { response: { 200: Ok } }, config: enroll }, async (request) => {
+  app.delete('/api/me/mfa/totp', { schema: { response: { 200: Ok } }, config: change }, async (request) => {
     await mfa.removeTotp(principalOf(request).userId, request.ip);
     return { ok: true as const };
   });
 
   app.post(
     '/api/me/mfa/backup-codes',
-    { schema: { body: EmptyBody, response: { 200: BackupCodesResponse } }, config: enroll, preValidation: emptyBodyAsObject },
+    { schema: { body: EmptyBody, response: { 200: BackupCodesResponse } }, config: change, preValidation: emptyBodyAsObject },
     async (request) => ({ backupCodes: await mfa.regenerateBackupCodes(principalOf(request).userId, request.ip) }),
   );
 
@@ -89,14 +91,14 @@ export const mfaRoutes: FastifyPluginAsync<{ identity: Identity; clock: Clock }>
 
   app.post(
     '/api/me/passkeys/register/options',
-    { schema: { body: EmptyBody, response: { 200: RegistrationOptions } }, config: enroll, preValidation: emptyBodyAsObject },
+    { schema: { body: EmptyBody, response: { 200: RegistrationOptions } }, config: change, preValidation: emptyBodyAsObject },
     async (request) => {
       const user = await identity.users.get(principalOf(request).userId);
       return passkeys.registrationOptions(user);
     },
   );
 
-  app.post('/api/me/passkeys/register/verify', { schema: { body: RegisterPasskeyBody, response: { 200: PasskeyRegistered } }, config: enroll }, async (request, reply) => {
+  app.post('/api/me/passkeys/register/verify', { schema: { body: RegisterPasskeyBody, response: { 200: PasskeyRegistered } }, config: change }, async (request, reply) => {
     const principal = principalOf(request);
     const passkey = await passkeys.register(principal.userId, request.body.response, request.body.name, passkeys.originsFor(listenerPort(request)), request.ip);
     return { passkey, ...(await upgradeSession(request, reply, passkey.deviceType === 'multiDevice' ? 'swk' : 'hwk')) };
@@ -106,7 +108,7 @@ export const mfaRoutes: FastifyPluginAsync<{ identity: Identity; clock: Clock }>
     passkeys.rename(principalOf(request).userId, request.params.id, request.body.name, request.ip),
   );
 
-  app.delete('/api/me/passkeys/:id', { schema: { params: IdParam, response: { 200: Ok } }, config: enroll }, async (request) => {
+  app.delete('/api/me/passkeys/:id', { schema: { params: IdParam, response: { 200: Ok } }, config: change }, async (request) => {
     await passkeys.remove(principalOf(request).userId, request.params.id, request.ip);
     return { ok: true as const };
   });

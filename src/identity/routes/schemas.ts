@@ -212,3 +212,13 @@ export const AuthenticationOptions = Type.Object(
   },
   strict,
 );
+
+// --- step-up ----------------------------------------------------------------
+
+/** Exactly one proof: the password, a TOTP or backup code, or a passkey assertion. */
+export const ReauthBody = Type.Union([
+  Type.Object({ password: Password }, strict),
+  Type.Object({ code: Type.String({ minLength: 1, maxLength: 64 }) }, strict),
+  Type.Object({ passkey: AssertionCredential }, strict),
+]);
+export const ReauthResponse = Type.Object({ ok: Type.Literal(true), validUntil: Type.Integer() }, strict);

@@ -14,7 +14,7 @@ import type { EventSink } from '../events.js';
 import type { Role } from '../roles.js';
 import type { AccessClaims, AccessTokenIssuer } from '../tokens/access-token.js';
 import type { DecoySessionInfo } from '../decoy/reads.js';
-import { REFRESH_PREFIX, REVOKED, sessionKey, TOUCH_EVERY_MS } from './keys.js';
+import { currentJtiKey, REFRESH_PREFIX, REVOKED, sessionKey, TOUCH_EVERY_MS } from './keys.js';
 
 const refreshKey = (id: string) => `decoy:refresh:${id}`;
 const refreshUsedKey = (id: string) => `decoy:refresh-used:${id}`;
@@ -152,6 +152,8 @@ export class DecoySessions {
     const refresh = mintToken(REFRESH_PREFIX, refreshId);
     const stored: RefreshRecord = { sid, hash: refresh.secretHash };
     await this.deps.kv.set(refreshKey(refreshId), JSON.stringify(stored), Math.max(1000, record.expiresAt - now));
+    // As for a real session, only the newest access token is accepted.
+    await this.deps.kv.set(currentJtiKey(sid), access.jti, Math.max(1000, record.expiresAt - now));
     return {
       accessToken: access.token,
       refreshToken: refresh.token,

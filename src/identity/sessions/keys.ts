@@ -1,6 +1,8 @@
 /** KV keys and values shared by real and decoy sessions. */
 export const sessionKey = (sid: string) => `sess:${sid}`;
 export const jtiKey = (jti: string) => `jti:${jti}`;
+/** The jti of the session's current access token: only the newest token of a session is accepted. */
+export const currentJtiKey = (sid: string) => `sess-jti:${sid}`;
 export const REVOKED = 'revoked';
 /**
  * Activity is written back at most this often per session, and the cached

@@ -75,6 +75,10 @@ export const sessionsRepo = {
     await db.updateTable('sessions').set({ amr, updatedAt: now }).where('id', '=', id).execute();
   },
 
+  async setAccessJti(db: Kysely<Database>, id: string, jti: string, now: number): Promise<void> {
+    await db.updateTable('sessions').set({ accessJti: jti, updatedAt: now }).where('id', '=', id).execute();
+  },
+
   async retireRefreshOfSession(db: Kysely<Database>, sessionId: string, now: number): Promise<void> {
     await db.updateTable('refreshTokens').set({ usedAt: now, updatedAt: now }).where('sessionId', '=', sessionId).where('usedAt', 'is', null).execute();
   },

@@ -4,7 +4,7 @@ import { newId } from '../../lib/ids.js';
 import { mintToken, parseToken, secretMatches } from '../../lib/secret-token.js';
 import type { Kv } from '../../store/kv/kv.js';
 import type { Database } from '../../store/sql/tables.js';
-import { csrfTokenFor } from '../csrf.js';
+import { csrfTokenFor, csrfTokenValid } from '../csrf.js';
 import { identityError } from '../errors.js';
 import type { EventSink } from '../events.js';
 import { isRole, type Role } from '../roles.js';
@@ -12,8 +12,9 @@ import type { AccessClaims, AccessTokenIssuer } from '../tokens/access-token.js'
 import type { UserRow } from '../users/repo.js';
 import { usersRepo } from '../users/repo.js';
 import { DecoySessions } from './decoy-sessions.js';
-import { jtiKey, REFRESH_PREFIX, REVOKED, sessionKey, TOUCH_EVERY_MS } from './keys.js';
+import { currentJtiKey, jtiKey, REFRESH_PREFIX, REVOKED, sessionKey, TOUCH_EVERY_MS } from './keys.js';
 import { sessionsRepo, type SessionRow } from './repo.js';
+import { StepUpProofs } from './step-up.js';
 
 export { REFRESH_PREFIX } from './keys.js';
 
@@ -91,8 +92,10 @@ function principalOf(claims: AccessClaims, decoy: boolean): Principal {
 export class SessionService {
   private readonly revocationListeners = new Set<(revocation: Revocation) => void>();
   readonly #decoys: DecoySessions;
+  readonly stepUp: StepUpProofs;
 
   constructor(private readonly deps: SessionServiceDeps) {
+    this.stepUp = new StepUpProofs({ kv: deps.kv, clock: deps.clock });
     const decoys = deps.decoys;
     this.#decoys = new DecoySessions({
       ...deps,
@@ -128,13 +131,22 @@ export class SessionService {
       expiresAt: now + this.deps.refreshTtlSeconds * 1000,
       revokedAt: null,
       revokedReason: null,
+      accessJti: null,
     };
     await sessionsRepo.insert(db, session);
-    return this.mint(session, user);
+    const tokens = await this.mint(session, user);
+    // The login that made the session is itself a fresh proof of the user.
+    await this.stepUp.record(session.id);
+    return tokens;
   }
 
-  /** Exchanges a refresh token for a new pair; a reused token revokes its whole family. */
-  async refresh(refreshToken: string, facts: RequestFacts): Promise<IssuedTokens> {
+  /**
+   * Exchanges a refresh token for a new pair; a reused token revokes its whole
+   * family. A token from the browser's cookie comes with `csrf`: the header
+   * must match the token's session, checked before the token is spent, so a
+   * forged request can neither renew nor burn it.
+   */
+  async refresh(refreshToken: string, facts: RequestFacts, csrf?: { presented: string | undefined }): Promise<IssuedTokens> {
     const { db, clock, events } = this.deps;
     const now = clock.nowMs();
     const parsed = parseToken(REFRESH_PREFIX, refreshToken);
@@ -142,6 +154,7 @@ export class SessionService {
     // A decoy's refresh token has an id from the decoy namespace and lives in the KV; the row lookup above ran all the same.
     if (parsed && !row && this.#isDecoy(parsed.id)) return this.#decoys.refresh(parsed, facts);
     if (!parsed || !row || !secretMatches(parsed.secret, row.tokenHash)) throw identityError('invalid_refresh_token');
+    if (csrf && !csrfTokenValid(this.deps.csrfKey, row.sessionId, csrf.presented)) throw identityError('csrf_failed');
     const session = await sessionsRepo.byId(db, row.sessionId);
     if (!session || session.revokedAt !== null || session.expiresAt <= now || row.expiresAt <= now) throw identityError('invalid_refresh_token');
 
@@ -195,13 +208,17 @@ export class SessionService {
     return this.#decoys.info(sid);
   }
 
-  /** The per-request check: signature, expiry, revocation and idle timeout. */
+  /**
+   * The per-request check: signature, expiry, revocation, supersession (a
+   * newer access token of the same session) and idle timeout.
+   */
   async authenticate(accessToken: string): Promise<Principal> {
     const { kv, clock } = this.deps;
     const claims: AccessClaims = await this.deps.tokens.verify(accessToken);
     const now = clock.nowMs();
-    const [jtiState, sessionState] = await kv.getMany([jtiKey(claims.jti), sessionKey(claims.sid)]);
+    const [jtiState, sessionState, currentJti] = await kv.getMany([jtiKey(claims.jti), sessionKey(claims.sid), currentJtiKey(claims.sid)]);
     if (jtiState !== null || sessionState === REVOKED) throw identityError('unauthorized');
+    if (currentJti !== null && currentJti !== claims.jti) throw identityError('unauthorized');
     if (this.#isDecoy(claims.sid)) {
       await this.#decoys.check(claims, sessionState ?? null);
       return principalOf(claims, true);
@@ -215,6 +232,9 @@ export class SessionService {
         await kv.set(sessionKey(claims.sid), REVOKED, Math.max(1000, (claims.exp * 1000) - now));
         throw identityError('unauthorized');
       }
+      if (session.accessJti !== null && session.accessJti !== claims.jti) throw identityError('unauthorized');
+      // Only if absent: a refresh racing this read may already have cached a newer jti.
+      if (session.accessJti !== null && currentJti === null) await kv.setIfAbsent(currentJtiKey(claims.sid), session.accessJti, session.expiresAt - now);
       lastSeen = session.lastSeenAt;
     } else {
       lastSeen = Number(sessionState);
@@ -321,6 +341,9 @@ export class SessionService {
       amr: JSON.parse(session.amr) as string[],
       pcr: user.mustChangePassword === 1,
     });
+    // From here on only this access token speaks for the session; the one it replaces is refused.
+    await sessionsRepo.setAccessJti(db, session.id, access.jti, now);
+    await this.deps.kv.set(currentJtiKey(session.id), access.jti, Math.max(1000, session.expiresAt - now));
     const refreshId = newId();
     const refresh = mintToken(REFRESH_PREFIX, refreshId);
     await sessionsRepo.insertRefresh(db, {

@@ -4,6 +4,7 @@ import * as m0001 from './migrations/0001_init.js';
 import * as m0002 from './migrations/0002_fleet.js';
 import * as m0003 from './migrations/0003_mfa.js';
 import * as m0004 from './migrations/0004_audit.js';
+import * as m0005 from './migrations/0005_session_access_jti.js';
 
 /** Every migration, by name, in order. Static so a bundle or a missing file cannot drop one. */
 export const migrations: Readonly<Record<string, Migration>> = {
@@ -11,6 +12,7 @@ export const migrations: Readonly<Record<string, Migration>> = {
   '0002_fleet': m0002,
   '0003_mfa': m0003,
   '0004_audit': m0004,
+  '0005_session_access_jti': m0005,
 };
 
 export const migrationProvider: MigrationProvider = {

@@ -37,6 +37,8 @@ export interface SessionsTable {
   expiresAt: number;
   revokedAt: number | null;
   revokedReason: string | null;
+  /** The jti of the session's current access token; any other is superseded (0005). */
+  accessJti: string | null;
 }
 
 export interface RefreshTokensTable {

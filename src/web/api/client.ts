@@ -1,6 +1,7 @@
 /**
  * The dashboard's one way to the API: same-origin fetch with the session
- * cookies, the CSRF header on every change, and one silent refresh on a 401.
+ * cookies, the CSRF header on every change, one silent refresh on a 401, and
+ * one step-up prompt and retry when a change needs the user to prove it is them.
  */
 
 export const CSRF_COOKIE = 'flotilla_csrf';
@@ -93,10 +94,12 @@ export function refreshSession(): Promise<boolean> {
   if (csrfToken() === null) return Promise.resolve(false);
   refreshing ??= (async () => {
     try {
+      // Read at send time: another tab may have renewed the session (and its cookie) meanwhile.
+      const csrf = csrfToken() ?? '';
       const res = await fetch('/api/auth/refresh', {
         method: 'POST',
         credentials: 'same-origin',
-        headers: { accept: 'application/json', 'content-type': 'application/json' },
+        headers: { accept: 'application/json', 'content-type': 'application/json', [CSRF_HEADER]: csrf },
         body: '{}',
       });
       if (!res.ok) return false;
@@ -111,6 +114,30 @@ export function refreshSession(): Promise<boolean> {
     }
   })();
   return refreshing;
+}
+
+/** Shows the step-up prompt; resolves true once the user re-authenticated, false if they gave up. */
+type ReauthPrompt = () => Promise<boolean>;
+let reauthPrompt: ReauthPrompt | null = null;
+let reauthenticating: Promise<boolean> | null = null;
+
+/** The page registers its prompt here (components/ReauthPrompt.tsx); null when it goes away. */
+export function setReauthPrompt(prompt: ReauthPrompt | null): void {
+  reauthPrompt = prompt;
+}
+
+/** Concurrent changes that all need a step-up share one prompt. */
+function reauthenticate(): Promise<boolean> {
+  if (!reauthPrompt) return Promise.resolve(false);
+  reauthenticating ??= reauthPrompt().finally(() => {
+    reauthenticating = null;
+  });
+  return reauthenticating;
+}
+
+async function needsReauth(res: Response): Promise<boolean> {
+  if (res.status !== 403) return false;
+  return (await errorOf(res.clone())).code === 'reauthentication_required';
 }
 
 export interface RequestOptions {
@@ -148,7 +175,9 @@ async function send(method: string, path: string, opts: RequestOptions): Promise
 
 /**
  * One API call. A 401 outside /api/auth/ triggers one refresh and one retry;
- * if the refresh fails too, the session is over and the app says so.
+ * if the refresh fails too, the session is over and the app says so. A 403
+ * `reauthentication_required` asks the user to confirm it is them, then
+ * retries once.
  */
 export async function api<T>(method: string, path: string, opts: RequestOptions = {}): Promise<T> {
   let res = await send(method, path, opts);
@@ -159,6 +188,7 @@ export async function api<T>(method: string, path: string, opts: RequestOptions 
       throw await errorOf(res);
     }
   }
+  if ((await needsReauth(res)) && (await reauthenticate())) res = await send(method, path, opts);
   if (!res.ok) {
     const error = await errorOf(res);
     if (error.code === 'mfa_enrollment_required') mfaEnrollmentRequired.emit();
@@ -174,6 +204,7 @@ export const get = <T>(path: string, opts?: Omit<RequestOptions, 'body'>) => api
 export function describeError(err: unknown): string {
   if (err instanceof ApiError) {
     if (err.status === 403 && err.code === 'forbidden') return 'Your role does not allow this.';
+    if (err.code === 'reauthentication_required') return 'Confirm it is you to make this change.';
     if (err.status === 404 && err.code === 'not_found') return 'This part of the API is not available on this server yet.';
     return err.message.charAt(0).toUpperCase() + err.message.slice(1);
   }

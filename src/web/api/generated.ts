@@ -941,6 +941,48 @@ export interface ApiRoutes {
       expiresIn: number;
     };
   };
+  'POST /api/me/reauth': {
+    body: {
+      password: string;
+    } | {
+      code: string;
+    } | {
+      passkey: {
+        id: string;
+        rawId: string;
+        type: 'public-key';
+        authenticatorAttachment?: 'platform' | 'cross-platform';
+        clientExtensionResults: {
+          [key: string]: unknown;
+        };
+        response: {
+          clientDataJSON: string;
+          authenticatorData: string;
+          signature: string;
+          userHandle?: string;
+        };
+      };
+    };
+    response: {
+      ok: true;
+      validUntil: number;
+    };
+  };
+  'POST /api/me/reauth/passkey/options': {
+    body: Record<string, never>;
+    response: {
+      challenge: string;
+      rpId?: string;
+      timeout?: number;
+      allowCredentials?: Array<{
+        id: string;
+        type: string;
+        transports?: string[];
+      }>;
+      userVerification?: string;
+      hints?: string[];
+    };
+  };
   'GET /api/me/sessions': {
     response: {
       items: Array<{

@@ -1,5 +1,6 @@
 import { lazy, Suspense, useEffect, type ReactNode } from 'react';
 import type { Role } from '../api/types.js';
+import { ReauthPrompt } from '../components/ReauthPrompt.js';
 import { Loading } from '../components/States.js';
 import { LoginPage } from '../pages/LoginPage.js';
 import { NotFoundPage } from '../pages/NotFoundPage.js';
@@ -111,6 +112,7 @@ export function App() {
   return (
     <SessionProvider>
       <Gate />
+      <ReauthPrompt />
     </SessionProvider>
   );
 }
