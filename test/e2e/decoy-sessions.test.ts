@@ -160,7 +160,10 @@ describe.skipIf(!available)(`decoy sessions behave like real sessions (${mode})`
       const client = await login();
       const oldRefresh = client.jar.get('__Secure-flotilla_refresh') ?? '';
       clock.advance(5_000);
-      const refreshed = await client.post('/api/auth/refresh');
+      // Without the CSRF header the cookie alone renews nothing, for a decoy as for a real session.
+      const forged = await client.post('/api/auth/refresh');
+      expect([forged.status, forged.json.error.code]).toEqual([403, 'csrf_failed']);
+      const refreshed = await client.send('POST', '/api/auth/refresh');
       expect(refreshed.status).toBe(200);
       expect(keys(refreshed.json)).toEqual(['csrfToken', 'expiresIn']);
       expect(client.jar.get('__Secure-flotilla_refresh')).not.toBe(oldRefresh);
@@ -180,7 +183,7 @@ describe.skipIf(!available)(`decoy sessions behave like real sessions (${mode})`
   it('refuses to refresh an idle decoy session with session_expired', async () => {
     const decoy = (await decoyAdminLogin()).client;
     clock.advance((IDLE_SECONDS + 1) * 1000);
-    const res = await decoy.post('/api/auth/refresh');
+    const res = await decoy.send('POST', '/api/auth/refresh');
     expect(res.status).toBe(401);
     expect(res.json.error.code).toBe('session_expired');
   });

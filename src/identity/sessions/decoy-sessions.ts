@@ -8,7 +8,7 @@
 import type { Clock } from '../../lib/clock.js';
 import { mintToken, secretMatches, type ParsedToken } from '../../lib/secret-token.js';
 import type { Kv } from '../../store/kv/kv.js';
-import { csrfTokenFor } from '../csrf.js';
+import { csrfTokenFor, csrfTokenValid } from '../csrf.js';
 import { identityError } from '../errors.js';
 import type { EventSink } from '../events.js';
 import type { Role } from '../roles.js';
@@ -100,7 +100,7 @@ export class DecoySessions {
   }
 
   /** A refresh token from the decoy namespace: rotated and single use, like a real one. */
-  async refresh(parsed: ParsedToken, facts: { ip: string | null; userAgent: string | null }): Promise<DecoyTokens> {
+  async refresh(parsed: ParsedToken, facts: { ip: string | null; userAgent: string | null }, csrf?: { presented: string | undefined }): Promise<DecoyTokens> {
     const { kv, clock, events } = this.deps;
     const now = clock.nowMs();
     let stored: RefreshRecord | null = null;
@@ -110,6 +110,7 @@ export class DecoySessions {
       stored = null;
     }
     if (!stored || !secretMatches(parsed.secret, stored.hash)) throw identityError('invalid_refresh_token');
+    if (csrf && !csrfTokenValid(this.deps.csrfKey, stored.sid, csrf.presented)) throw identityError('csrf_failed');
     const record = parseRecord(await kv.get(sessionKey(stored.sid)));
     if (!record || record.expiresAt <= now) throw identityError('invalid_refresh_token');
     const hit = (reason: string) =>

@@ -152,7 +152,7 @@ export class SessionService {
     const parsed = parseToken(REFRESH_PREFIX, refreshToken);
     const row = parsed ? await sessionsRepo.refreshById(db, parsed.id) : undefined;
     // A decoy's refresh token has an id from the decoy namespace and lives in the KV; the row lookup above ran all the same.
-    if (parsed && !row && this.#isDecoy(parsed.id)) return this.#decoys.refresh(parsed, facts);
+    if (parsed && !row && this.#isDecoy(parsed.id)) return this.#decoys.refresh(parsed, facts, csrf);
     if (!parsed || !row || !secretMatches(parsed.secret, row.tokenHash)) throw identityError('invalid_refresh_token');
     if (csrf && !csrfTokenValid(this.deps.csrfKey, row.sessionId, csrf.presented)) throw identityError('csrf_failed');
     const session = await sessionsRepo.byId(db, row.sessionId);
