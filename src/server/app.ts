@@ -17,6 +17,7 @@ import { auditRoutes } from '../security/routes/audit.js';
 import { securityEventRoutes } from '../security/routes/events.js';
 import { securityHooks } from '../security/routes/hooks.js';
 import { metricsRoutes } from '../security/routes/metrics.js';
+import { installBodyLimit } from './body-limit.js';
 import { handleError } from './errors.js';
 import { healthRoutes } from './health.js';
 import { installRoutePolicy, type RouteEntry } from './policy.js';
@@ -59,6 +60,7 @@ export async function buildApp(services: Services, opts: { https?: SecureContext
 
   // First, so its hooks run before every other and see every route (DESIGN.md §8).
   await app.register(perimeterPlugin, { perimeter: services.perimeter });
+  installBodyLimit(app);
   await app.register(cookie);
   const routes = installRoutePolicy(app, {
     sessions: services.identity.sessions,
