@@ -88,7 +88,7 @@ export async function buildApp(services: Services, opts: { https?: SecureContext
   await app.register(auditRoutes, { audit: security.audit });
   await app.register(securityEventRoutes, { audit: security.audit });
   await app.register(metricsRoutes, { metrics: security.metrics, token: config.metrics.token, ipAllowed: services.perimeter.adminAllowed });
-  // The dashboard: /assets/*, and index.html for every other non-API GET (client-side routes).
+  // The dashboard: /assets/*, and index.html for its client-side routes; any other path is a 404.
   await app.register(webRoutes, { sessionTimeoutSeconds: config.security.sessionTimeout });
   app.addHook('onReady', async () => security.start());
   app.addHook('onClose', () => security.stop());
