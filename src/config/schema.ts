@@ -125,8 +125,8 @@ export const ConfigSchema = Type.Object(
         port: Type.Integer({ minimum: 0, maximum: 65535, default: 8768 }),
         /** Optional plain-HTTP port that only redirects to HTTPS. */
         httpPort: Type.Optional(Type.Integer({ minimum: 0, maximum: 65535 })),
-        /** Externally visible base URL, e.g. https://fleet.example.com. */
-        publicUrl: Type.Optional(Type.String({ minLength: 1 })),
+        /** Externally visible base URL, e.g. https://fleet.example.com; the plain-HTTP port redirects to its origin. */
+        publicUrl: Type.Optional(Type.String({ minLength: 1, pattern: '^https://[^\\s]+$' })),
         tls: Type.Object(
           {
             certFile: Type.Optional(Type.String({ minLength: 1 })),

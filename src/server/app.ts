@@ -18,6 +18,7 @@ import { auditRoutes } from '../security/routes/audit.js';
 import { securityEventRoutes } from '../security/routes/events.js';
 import { securityHooks } from '../security/routes/hooks.js';
 import { metricsRoutes } from '../security/routes/metrics.js';
+import { installBodyLimit } from './body-limit.js';
 import { handleError } from './errors.js';
 import { healthRoutes } from './health.js';
 import { installRoutePolicy, type RouteEntry } from './policy.js';
@@ -70,6 +71,7 @@ export async function buildApp(services: Services, opts: { https?: SecureContext
 
   // First, so its hooks run before every other and see every route (DESIGN.md §8).
   await app.register(perimeterPlugin, { perimeter: services.perimeter });
+  installBodyLimit(app);
   await app.register(cookie);
   const routes = installRoutePolicy(app, {
     sessions: services.identity.sessions,
@@ -98,7 +100,7 @@ export async function buildApp(services: Services, opts: { https?: SecureContext
   await app.register(auditRoutes, { audit: security.audit });
   await app.register(securityEventRoutes, { audit: security.audit });
   await app.register(metricsRoutes, { metrics: security.metrics, token: config.metrics.token, ipAllowed: services.perimeter.adminAllowed });
-  // The dashboard: /assets/*, and index.html for every other non-API GET (client-side routes).
+  // The dashboard: /assets/*, and index.html for its client-side routes; any other path is a 404.
   await app.register(webRoutes, { sessionTimeoutSeconds: config.security.sessionTimeout });
   app.addHook('onReady', async () => security.start());
   app.addHook('onClose', () => security.stop());

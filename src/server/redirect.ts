@@ -1,62 +1,82 @@
 import http from 'node:http';
 import { isIPv4, isIPv6 } from 'node:net';
+import ipaddr from 'ipaddr.js';
 
 export interface RedirectServerOptions {
   /** Port of the HTTPS listener the redirect points at. */
   httpsPort: number;
-  /** Host (optionally `host:port`) used when the request's Host header is missing or invalid. */
-  publicHost?: string;
-}
-
-interface Authority {
-  host: string;
-  port?: number;
+  /** server.publicUrl: when set, every redirect goes to its origin, whatever the request says. */
+  publicUrl?: string;
+  /** server.tls.names: a Host header naming one is kept; the first replaces any other Host. */
+  tlsNames?: readonly string[];
+  /** The names the HTTPS certificate is valid for: a Host header naming one is kept. */
+  certificateNames?: readonly string[];
 }
 
 const LABEL = /^(?!-)[a-z0-9-]{1,63}(?<!-)$/;
 
 /**
- * Parses `host[:port]` or `[v6]:port` strictly: anything else (userinfo, paths,
- * spaces, zone ids, control characters) is rejected, so a Host header can only
- * ever be echoed back as a plain host name or address.
+ * One spelling per host, to compare a Host header with our names: lower case,
+ * no trailing dot, IPs in their canonical form and without brackets.
+ * Undefined for anything that is not a plain DNS name or IP address.
  */
-function parseAuthority(value: string): Authority | undefined {
-  const split = splitHostPort(value.trim().toLowerCase());
-  if (!split) return undefined;
-  const { host, portText } = split;
-  let port: number | undefined;
-  if (portText !== undefined) {
-    if (!/^\d{1,5}$/.test(portText)) return undefined;
-    port = Number(portText);
-    if (port < 1 || port > 65_535) return undefined;
-  }
-  if (host.startsWith('[')) {
-    const inner = host.slice(1, -1);
-    return isIPv6(inner) && !inner.includes('%') ? { host, port } : undefined;
-  }
-  if (isIPv4(host)) return { host, port };
+function hostKey(value: string): string | undefined {
+  const host = value.trim().toLowerCase().replace(/\.$/, '');
+  const bare = host.startsWith('[') && host.endsWith(']') ? host.slice(1, -1) : host;
+  if (isIPv6(bare)) return bare.includes('%') ? undefined : ipaddr.parse(bare).toString();
+  if (host !== bare) return undefined;
+  if (isIPv4(host)) return host;
   if (host.length === 0 || host.length > 253) return undefined;
-  const labels = host.replace(/\.$/, '').split('.');
-  return labels.every((label) => LABEL.test(label)) ? { host, port } : undefined;
+  return host.split('.').every((label) => LABEL.test(label)) ? host : undefined;
 }
 
-function splitHostPort(value: string): { host: string; portText?: string } | undefined {
-  if (value.startsWith('[')) {
-    const end = value.indexOf(']');
-    if (end < 0) return undefined;
-    const rest = value.slice(end + 1);
-    if (rest !== '' && !rest.startsWith(':')) return undefined;
-    return { host: value.slice(0, end + 1), portText: rest === '' ? undefined : rest.slice(1) };
+/** The host part of a Host header (`name`, `name:port`, `[v6]:port`), or undefined when it has any other shape. */
+function hostOfHeader(value: string | undefined): string | undefined {
+  if (value === undefined) return undefined;
+  const text = value.trim();
+  const colon = text.indexOf(':');
+  const end = text.startsWith('[') ? text.indexOf(']') + 1 : colon < 0 ? text.length : colon;
+  if (end <= 0) return undefined;
+  const port = text.slice(end);
+  // The port is only checked for shape: the redirect always uses the HTTPS port.
+  if (port !== '' && !/^:\d{1,5}$/.test(port)) return undefined;
+  return hostKey(text.slice(0, end));
+}
+
+/** A host as it goes into a URL: IPv6 in brackets. */
+const urlHost = (key: string): string => (isIPv6(key) ? `[${key}]` : key);
+
+/** The address the client reached this listener on: ours, not anything the client wrote. */
+function listenerHost(socket: { localAddress?: string | undefined }): string {
+  const address = (socket.localAddress ?? '').replace(/%.*$/, '');
+  if (!ipaddr.isValid(address)) return 'localhost';
+  const parsed = ipaddr.process(address); // ::ffff:a.b.c.d becomes a.b.c.d
+  return urlHost(parsed.toString());
+}
+
+/** `https://host[:port]` of server.publicUrl; a bad value stops the boot. */
+function publicOrigin(publicUrl: string): string {
+  let url: URL;
+  try {
+    url = new URL(publicUrl);
+  } catch (err) {
+    throw new Error('server.publicUrl: not a valid URL', { cause: err });
   }
-  const colon = value.indexOf(':');
-  return colon < 0 ? { host: value } : { host: value.slice(0, colon), portText: value.slice(colon + 1) };
+  if (url.protocol !== 'https:') throw new Error('server.publicUrl: must be an https:// URL');
+  if (url.username || url.password) throw new Error('server.publicUrl: must not carry a user name or password');
+  return url.origin;
 }
 
-/** The request target as an origin-form path, percent-encoding anything that is not printable ASCII. */
+/**
+ * The request target as an origin-form path and query. Only printable ASCII
+ * passes unencoded; a backslash is encoded too, since browsers read it as a
+ * slash. The result always starts with one `/` and goes after our own origin,
+ * so `//evil.example/x` stays a path on our host.
+ */
 function pathOf(url: string | undefined): string {
   let target = url ?? '/';
   if (!target.startsWith('/')) {
-    // absolute-form (`GET http://x/y`) keeps its path; `OPTIONS *` and junk become `/`.
+    // absolute-form (`GET http://x/y`) keeps only its path; `OPTIONS *` and junk become `/`.
     try {
       const parsed = new URL(target);
       target = parsed.pathname + parsed.search;
@@ -65,7 +85,7 @@ function pathOf(url: string | undefined): string {
     }
   }
   // Node hands over raw bytes as latin1 characters; re-encoding each as %XX restores them exactly.
-  return target.replace(/[^\x21-\x7e]/g, (ch) => {
+  return target.replace(/[^\x21-\x5b\x5d-\x7e]/g, (ch) => {
     const code = ch.charCodeAt(0);
     return code <= 0xff ? `%${code.toString(16).toUpperCase().padStart(2, '0')}` : encodeURIComponent(ch);
   });
@@ -73,27 +93,36 @@ function pathOf(url: string | undefined): string {
 
 /**
  * A plain-HTTP listener that only redirects to HTTPS (DESIGN.md §8): every
- * method and path gets a bodiless 308 to the same path and query on the HTTPS port.
+ * method and path gets a bodiless 308 to the same path and query. The target
+ * origin never comes from the request: it is server.publicUrl when set, else
+ * one of our own names, else the address the client connected to.
  */
 export function createRedirectServer(opts: RedirectServerOptions): http.Server {
-  const fallback = parseAuthority(opts.publicHost ?? 'localhost');
-  // Config is settled at boot: a bad publicHost stops start-up instead of redirecting somewhere odd.
-  if (!fallback) throw new Error('redirect server: publicHost is not a valid host name or address');
-  const fallbackPort = fallback.port ?? opts.httpsPort;
+  const fixedOrigin = opts.publicUrl === undefined ? undefined : publicOrigin(opts.publicUrl);
+  // Our names by comparison key, each mapped to our own spelling: a kept Host is written as we spell it.
+  const known = new Map<string, string>();
+  for (const name of [...(opts.tlsNames ?? []), ...(opts.certificateNames ?? [])]) {
+    const key = hostKey(name);
+    if (key !== undefined && !known.has(key)) known.set(key, urlHost(key));
+  }
+  const firstConfigured = (opts.tlsNames ?? []).map(hostKey).find((key) => key !== undefined);
+  const portSuffix = opts.httpsPort === 443 ? '' : `:${opts.httpsPort}`;
 
-  const server = http.createServer(
+  const originFor = (req: http.IncomingMessage): string => {
+    if (fixedOrigin) return fixedOrigin;
+    const fromHeader = hostOfHeader(req.headers.host);
+    const host = (fromHeader && known.get(fromHeader)) ?? (firstConfigured ? urlHost(firstConfigured) : listenerHost(req.socket));
+    return `https://${host}${portSuffix}`;
+  };
+
+  return http.createServer(
     // Short timeouts: nothing here is worth holding a connection open for.
     { requestTimeout: 10_000, headersTimeout: 10_000, keepAliveTimeout: 5_000 },
     (req, res) => {
-      const fromHeader = req.headers.host === undefined ? undefined : parseAuthority(req.headers.host);
-      const host = fromHeader?.host ?? fallback.host;
-      const port = fromHeader ? opts.httpsPort : fallbackPort;
-      const location = `https://${host}${port === 443 ? '' : `:${port}`}${pathOf(req.url)}`;
-      res.writeHead(308, { Location: location, 'Content-Length': '0', 'Cache-Control': 'no-store' });
+      res.writeHead(308, { Location: originFor(req) + pathOf(req.url), 'Content-Length': '0', 'Cache-Control': 'no-store' });
       res.end();
       // Any request body is ignored; drain it so keep-alive stays usable.
       req.resume();
     },
   );
-  return server;
 }

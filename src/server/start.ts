@@ -11,7 +11,7 @@ import { ensureInitialAdmin } from './bootstrap.js';
 import { createLogger, type Logger } from './logger.js';
 import { createRedirectServer } from './redirect.js';
 import { openServices, type Services } from './services.js';
-import { ensureSelfSigned, loadCertificate, startCertificateRenewal, tlsContextOptions, type ServerCertificate } from './tls.js';
+import { certificateNames, ensureSelfSigned, loadCertificate, startCertificateRenewal, tlsContextOptions, type ServerCertificate } from './tls.js';
 
 export interface RunningServer {
   app: FastifyInstance;
@@ -116,7 +116,12 @@ export async function startServer(config: Config, opts: StartOptions = {}): Prom
 
     let httpPort: number | null = null;
     if (config.server.httpPort !== undefined) {
-      const redirect: Server = createRedirectServer({ httpsPort: port });
+      const redirect: Server = createRedirectServer({
+        httpsPort: port,
+        publicUrl: config.server.publicUrl,
+        tlsNames: config.server.tls.names,
+        certificateNames: certificateNames(certificate.certPem),
+      });
       await new Promise<void>((resolve, reject) => {
         redirect.once('error', reject);
         redirect.listen(config.server.httpPort, config.server.host, () => resolve());

@@ -229,6 +229,11 @@ async function readStored(dir: string): Promise<{ cert: ServerCertificate; sans:
   }
 }
 
+/** The DNS names and IP addresses the leaf certificate is valid for (wildcards included as written). */
+export function certificateNames(certPem: string): string[] {
+  return sanNamesOf(firstCertificateBlock(certPem)).map((n) => n.value);
+}
+
 function sanNamesOf(certPem: string): SanName[] {
   const ext = new x509.X509Certificate(certPem).getExtension(x509.SubjectAlternativeNameExtension);
   if (!ext) return [];

@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
 import { Type } from 'typebox';
+import { matchDashboardPath } from '../lib/dashboard-routes.js';
 import { dashboardSettingsRoutes } from './dashboard-settings.js';
 
 /** `<repo>/dist/web`, from src/server (tests, tsx) and dist/server (built) alike. */
@@ -27,8 +28,6 @@ const NOT_BUILT_PAGE = `<!doctype html>
 const page = { hide: true, response: { 200: Type.String({ description: 'text/html or a static asset' }) } };
 const open = { policy: { auth: 'none' } } as const;
 
-/** Client-side routes have no file extension; anything that looks like a file and is missing stays a 404 (scanners get their 404s). */
-const looksLikeFile = (path: string): boolean => /\.[A-Za-z0-9]{1,8}$/.test(path.split('/').pop() ?? '');
 
 function documentHeaders(reply: FastifyReply): FastifyReply {
   if (reply.getHeader('content-security-policy') === undefined) reply.header('content-security-policy', DASHBOARD_CSP);
@@ -37,9 +36,9 @@ function documentHeaders(reply: FastifyReply): FastifyReply {
 
 /**
  * Serves the built dashboard (dist/web): hashed files under /assets/ cached for
- * a year, and index.html, never cached, for `/` and every other GET that is
- * not an API path, so client-side routes survive a reload. Unknown /api/ paths
- * stay the JSON 404. Without a build it serves a page saying so.
+ * a year, and index.html, never cached, for the dashboard's own client routes
+ * (lib/dashboard-routes), so they survive a reload. Every other path is the
+ * JSON 404. Without a build it serves a page saying so.
  */
 export const webRoutes: FastifyPluginAsync<{ root?: string; sessionTimeoutSeconds: number }> = async (app, opts) => {
   const root = opts.root ?? DEFAULT_WEB_ROOT;
@@ -61,9 +60,9 @@ export const webRoutes: FastifyPluginAsync<{ root?: string; sessionTimeoutSecond
     return reply.sendFile(request.params['*'], join(root, 'assets'), { cacheControl: true, maxAge: IMMUTABLE_MAX_AGE_MS, immutable: true });
   });
 
-  app.get('/*', { schema: page, config: open }, (request: FastifyRequest<{ Params: { '*': string } }>, reply) => {
-    const path = `/${request.params['*']}`;
-    if (path === '/api' || path.startsWith('/api/') || looksLikeFile(path)) return reply.callNotFound();
+  // The same matcher the dashboard's router uses, on the raw path as the browser sees it.
+  app.get('/*', { schema: page, config: open }, (request, reply) => {
+    if (!matchDashboardPath(request.url.split('?', 1)[0] ?? '')) return reply.callNotFound();
     return sendIndex(reply);
   });
 };

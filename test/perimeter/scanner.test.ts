@@ -35,6 +35,20 @@ describe('scanner blocking (defaults: 30 404s or 20 401s in 10 minutes block for
     expect((await from(scanner, '/api/me')).statusCode).toBe(401);
   });
 
+  it('counts probes for paths that are no dashboard page, with or without an extension', async () => {
+    const scanner = '198.51.100.68';
+    const probes = ['/wp-admin/', '/.bash_history', '/phpmyadmin', '/admin', '/cgi-bin/test', '/.git/HEAD'];
+    for (let i = 0; i < 31; i++) {
+      const url = `${probes[i % probes.length]}?n=${i}`;
+      const res = await from(scanner, url);
+      expect(res.statusCode, url).toBe(404);
+      expect(res.json()).toEqual({ error: { code: 'not_found', message: expect.any(String) } });
+      expectSecurityHeaders(res.headers, url, { noStore: true });
+    }
+    expect((await from(scanner, '/api/me')).statusCode).toBe(403);
+    expect(t.logs.filter((l) => l.event === 'ip_blocked').at(-1)).toMatchObject({ clientIp: scanner, reason: 'not_found', count: 31 });
+  });
+
   it('blocks an address after more than 20 authentication failures', async () => {
     const guesser = '198.51.100.77';
     for (let i = 0; i < 20; i++) expect((await from(guesser, '/api/me')).statusCode).toBe(401);

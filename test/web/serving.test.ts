@@ -10,12 +10,14 @@ import { fileURLToPath } from 'node:url';
 import Fastify from 'fastify';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { bundleBudget, firstPageChunks } from '../../scripts/bundle-size.js';
+import { DASHBOARD_ROUTES } from '../../src/lib/dashboard-routes.js';
 import { handleError } from '../../src/server/errors.js';
 import { installRoutePolicy } from '../../src/server/policy.js';
 import { webRoutes } from '../../src/server/web.js';
 import type { HttpsClient } from '../harness/client.js';
 import { adminClient, startTestServer, type TestServer } from '../harness/server.js';
 import { WEB_DIST } from '../harness/web-build.js';
+import { expectSecurityHeaders } from '../perimeter/helpers.js';
 
 const IMMUTABLE = 'public, max-age=31536000, immutable';
 
@@ -72,21 +74,26 @@ describe('serving the built dashboard', () => {
     }
   });
 
-  it('answers client-side routes with index.html and unknown API paths with the JSON 404', async () => {
+  it('answers the dashboard routes with index.html and every other path with the JSON 404', async () => {
     const index = (await t.client().get('/')).text;
-    for (const path of ['/machines/01890000-0000-7000-8000-000000000000', '/admin/users', '/account', '/no/such/page?x=1']) {
+    // Every route in the table the router uses, with an id where it takes one.
+    const pages = DASHBOARD_ROUTES.map((r) => r.path.replace(':id', '01890000-0000-7000-8000-000000000000'));
+    for (const path of [...pages, '/admin/users/', '/account?tab=passkeys', '/machines/a%20b']) {
       const res = await t.client().get(path);
       expect(res.status, path).toBe(200);
       expect(res.text, path).toBe(index);
       expect(res.headers['cache-control'], path).toBe('no-store');
     }
-    for (const path of ['/api/nope', '/api', '/api/fleet/nope/deeper', '/favicon.ico', '/wp-login.php', '/.env']) {
+    const unknown = ['/.bash_history', '/wp-admin/', '/wp-admin', '/no/such/page?x=1', '/machines', '/machines/a/b', '/admin', '/admin/users/x', '//account', '/accounts'];
+    for (const path of [...unknown, '/api/nope', '/api', '/api/fleet/nope/deeper', '/favicon.ico', '/wp-login.php', '/.env']) {
       const res = await t.client().get(path);
       expect(res.status, path).toBe(404);
-      expect(res.json?.error?.code, path).toBe('not_found');
+      expect(res.json, path).toEqual({ error: { code: 'not_found', message: expect.any(String) } });
+      expectSecurityHeaders(res.headers, path, { noStore: true });
     }
     // Only GET serves pages.
     expect((await t.client().request('POST', '/machines', { body: {} })).status).toBe(404);
+    expect((await t.client().request('POST', '/account', { body: {} })).status).toBe(404);
   });
 
   it('tells the dashboard the enrollment pin and the idle timeout', async () => {
@@ -114,6 +121,7 @@ describe('without a build', () => {
       expect(res.headers['content-security-policy']).toMatch(/default-src 'self'/);
     }
     expect((await app.inject({ method: 'GET', url: '/assets/index.js' })).statusCode).toBe(404);
+    expect((await app.inject({ method: 'GET', url: '/wp-admin/' })).statusCode).toBe(404);
     await app.close();
   });
 });

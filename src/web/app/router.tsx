@@ -1,6 +1,7 @@
 import { useSyncExternalStore, type AnchorHTMLAttributes, type MouseEvent, type ReactNode } from 'react';
+import { matchDashboardPath, type DashboardRouteName } from '../../lib/dashboard-routes.js';
 
-/** A few routes and the History API are all the dashboard needs; the server answers every such path with index.html. */
+/** A few routes and the History API are all the dashboard needs; the server answers each route's path with index.html. */
 
 const listeners = new Set<() => void>();
 
@@ -27,29 +28,18 @@ export function usePath(): string {
   return useSyncExternalStore(subscribe, () => window.location.pathname);
 }
 
-export type Route =
-  | { name: 'overview' }
-  | { name: 'machine'; id: string }
-  | { name: 'enrollment' }
-  | { name: 'agents' }
-  | { name: 'users' }
-  | { name: 'audit' }
-  | { name: 'security' }
-  | { name: 'account' }
-  | { name: 'not-found' };
+export type Route = { name: Exclude<DashboardRouteName, 'machine'> } | { name: 'machine'; id: string } | { name: 'not-found' };
 
+/** The page for a path, from the table the server also serves index.html by (lib/dashboard-routes). */
 export function matchRoute(path: string): Route {
-  const clean = path.replace(/\/+$/, '') || '/';
-  if (clean === '/') return { name: 'overview' };
-  const machine = /^\/machines\/([^/]+)$/.exec(clean);
-  if (machine?.[1]) return { name: 'machine', id: decodeURIComponent(machine[1]) };
-  if (clean === '/admin/enrollment') return { name: 'enrollment' };
-  if (clean === '/admin/agents') return { name: 'agents' };
-  if (clean === '/admin/users') return { name: 'users' };
-  if (clean === '/admin/audit') return { name: 'audit' };
-  if (clean === '/admin/security') return { name: 'security' };
-  if (clean === '/account') return { name: 'account' };
-  return { name: 'not-found' };
+  const match = matchDashboardPath(path);
+  if (!match) return { name: 'not-found' };
+  if (match.name !== 'machine') return { name: match.name };
+  try {
+    return { name: 'machine', id: decodeURIComponent(match.params.id ?? '') };
+  } catch {
+    return { name: 'not-found' };
+  }
 }
 
 /** An ordinary link (middle-click, copy address and the like keep working) that navigates in place. */
