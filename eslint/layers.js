@@ -22,7 +22,8 @@ export const LAYERS = {
   server: ['lib', 'protocol', 'store', 'config', 'perimeter', 'identity', 'fleet', 'security'],
   agent: ['lib', 'protocol'],
   cli: ['lib', 'protocol', 'store', 'config', 'perimeter', 'identity', 'fleet', 'security', 'server', 'agent'],
-  web: [],
+  // The dashboard speaks HTTP; from the server's code it shares only pure helpers (its route table).
+  web: ['lib'],
 };
 
 /** Edges allowed for `import type` only: the types of a sibling domain's events, never its code. */
