@@ -75,6 +75,11 @@ for (const { mode, available } of modes()) {
       expect(ten.api).toMatchObject({ ok: false, broken: { seq: end - 9, reason: 'truncated' } });
       expect(String(ten.api.message).startsWith(`entries after seq ${end - 10} are missing`)).toBe(true);
       expect((await runCli(['--data-dir', t.config.dataDir, 'audit', 'verify'], { env: cleanEnv(t.env) })).stdout).toContain(`entries after seq ${end - 10} are missing`);
+
+      // The server's next appends leave the head where it is, and count that for the alert.
+      await record(3);
+      expect((await verdicts()).api).toMatchObject({ ok: false, signedHeadSeq: end });
+      expect(await t.server.services.security.metrics.registry.getSingleMetricAsString('flotilla_audit_head_failures_total')).toMatch(/^flotilla_audit_head_failures_total 1$/m);
     }, 120_000);
   });
 }

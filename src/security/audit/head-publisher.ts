@@ -118,9 +118,12 @@ export class HeadPublisher {
     const current = await store.read();
     if (current.state === 'invalid') throw new Error(`the audit head in ${store.location} is not validly signed; it was left as it is`);
     if (current.state === 'valid') {
-      if (current.mark.seq >= target.seq) return;
-      const problem = sameEntry(target.from, current.mark) ? null : await headProblem(sql.db, keys, current.mark);
+      const head = current.mark;
+      // At or past the target: another writer went further, or the entries it named are gone and
+      // their seqs were taken again. Either way it stays; only the second is reported.
+      const problem = sameEntry(target.from, head) || sameEntry(target, head) ? null : await headProblem(sql.db, keys, head);
       if (problem) throw new Error(`the audit head was not advanced: ${problem}`);
+      if (head.seq >= target.seq) return;
     } else if (!target.create) {
       throw new Error(`no signed audit head in ${store.location}; not starting one over an existing chain (a server starts it at the database's end when it starts)`);
     }
