@@ -1,7 +1,14 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { loadConfig } from '../../src/config/load.js';
 import { appendEntries } from '../../src/security/audit/chain.js';
+import { headPathOf } from '../../src/security/audit/head-file.js';
 import { deriveAuditKeys } from '../../src/security/audit/keys.js';
 import { prepareEntry } from '../../src/security/recorder.js';
+import { createLogger } from '../../src/server/logger.js';
+import { startServer } from '../../src/server/start.js';
 import type { HttpsClient } from '../harness/client.js';
 import { cleanEnv, runCli } from '../harness/cli.js';
 import { adminClient, modes, startTestServer, type TestServer } from '../harness/server.js';
@@ -83,3 +90,33 @@ for (const { mode, available } of modes()) {
     }, 120_000);
   });
 }
+
+describe('a server start', () => {
+  const dataDir = mkdtempSync(join(tmpdir(), 'flotilla-head-start-'));
+  afterAll(() => rmSync(dataDir, { recursive: true, force: true }));
+
+  it('starts a removed head at the end of the database, and logs that', async () => {
+    const config = await loadConfig({ env: {}, overrides: { dataDir, server: { host: '127.0.0.1', port: 0 } } });
+    const logs: Array<Record<string, unknown>> = [];
+    const log = createLogger('warn', { write: (line: string) => void logs.push(JSON.parse(line) as Record<string, unknown>) });
+    const first = await startServer(config, { print: () => undefined, log });
+    await first.services.security.recorder.record({ action: 'test_head' });
+    await first.services.security.audit.flush();
+    const end = (await first.services.security.audit.verify()).lastSeq;
+    await first.close();
+
+    rmSync(headPathOf(join(dataDir, 'audit-checkpoints.jsonl')));
+    const missing = await runCli(['--data-dir', dataDir, 'audit', 'verify', '--json']);
+    expect(missing.code).toBe(1);
+    expect(JSON.parse(missing.stdout)).toMatchObject({ broken: { reason: 'head_missing' } });
+
+    const second = await startServer(config, { print: () => undefined, log });
+    try {
+      await vi.waitFor(() => expect(logs.some((l) => l.msg === 'audit chain had no signed head: started one at the end of the database')).toBe(true));
+      expect(await second.services.security.audit.verify()).toMatchObject({ ok: true, signedHeadSeq: expect.any(Number) });
+      expect((await second.services.security.audit.verify()).signedHeadSeq).toBeGreaterThanOrEqual(end ?? 1);
+    } finally {
+      await second.close();
+    }
+  }, 120_000);
+});

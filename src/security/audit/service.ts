@@ -94,8 +94,8 @@ export class AuditService {
 
   /**
    * A server's start: brings the signed head up to the database's end,
-   * starting one if there is none (the first start of a version with heads,
-   * or the head was removed: the caller logs that). A head that no longer
+   * starting one if there is none (a chain written before heads existed, or
+   * the head was removed: the caller logs that). A head that no longer
    * matches the database is left as it is. Returns whether one was started.
    */
   async adoptHead(): Promise<{ started: boolean; seq: number }> {

@@ -27,8 +27,9 @@ export interface AuditWriterDeps {
  * Appends in the background, one batch at a time. A single drain loop per
  * process is the in-process mutex; the chain lock in the database serializes
  * processes and nodes. An entry's promise settles once it is committed; the
- * signed head follows in the background, one write behind at most (flush()
- * waits for it), so a slow fsync of the head never holds appends back.
+ * signed head follows in the background, the batches committed during one
+ * head write sharing the next (flush() waits for it), so a slow fsync of the
+ * head never holds appends back.
  */
 export class AuditWriter {
   private readonly queue: Waiting[] = [];
