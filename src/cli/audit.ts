@@ -18,8 +18,8 @@ async function withServices<T>(opts: GlobalOptions, run: (services: Services) =>
 }
 
 function describeResult(r: VerifyResult): string {
-  if (r.ok) return `audit chain ok: ${r.count} entries (seq ${r.firstSeq ?? '-'}..${r.lastSeq ?? '-'}), head ${r.head ?? '-'}, ${r.checkpoints} checkpoints`;
-  return `audit chain BROKEN at seq ${r.broken?.seq ?? '?'}: ${r.broken?.reason ?? 'unknown'} (${r.count} entries verified before it)`;
+  if (r.ok) return `audit chain ok: ${r.count} entries (seq ${r.firstSeq ?? '-'}..${r.lastSeq ?? '-'}), head ${r.head ?? '-'}, ${r.checkpoints} checkpoints, signed head at seq ${r.signedHeadSeq ?? '-'}`;
+  return `audit chain BROKEN at seq ${r.broken?.seq ?? '?'}: ${r.broken?.reason ?? 'unknown'}: ${r.message ?? '-'} (${r.count} entries verified before it)`;
 }
 
 function intOption(name: string, value: string | undefined): number | undefined {
@@ -35,7 +35,7 @@ export function registerAuditCommands(program: Command, out: (line: string) => v
 
   audit
     .command('verify')
-    .description('walk the whole chain and the signed checkpoints; exit 1 at the first broken entry')
+    .description('walk the whole chain, the signed checkpoints and the signed head; exit 1 at the first break')
     .option('--json', 'print the result as JSON')
     .action(async (opts: { json?: boolean }, cmd: Command) => {
       const result = await withServices(globals(cmd), (s) => s.security.audit.verify());

@@ -17,7 +17,10 @@ import { backgroundNotifier, type Notifier } from './alerts/notifier.js';
 import { pagerDutyChannel } from './alerts/pagerduty.js';
 import { slackChannel } from './alerts/slack.js';
 import { webhookChannel } from './alerts/webhook.js';
-import { deriveAuditKeys } from './audit/keys.js';
+import type { HeadStore } from './audit/head.js';
+import { FileHeadStore, headPathOf } from './audit/head-file.js';
+import { KvHeadStore } from './audit/head-kv.js';
+import { deriveAuditKeys, type AuditKeys } from './audit/keys.js';
 import { AuditService } from './audit/service.js';
 import type { AuditRecord, AuditSink } from './audit/sink.js';
 import { perimeterBlocker, type IpBlocker } from './blocks.js';
@@ -134,19 +137,34 @@ function alerterOf(opts: SecurityOptions, record: (entry: AuditRecord) => Promis
   return { alerter: fanOut(alerters, (err, alert) => log.warn({ err: { message: (err as Error).message }, kind: alert.kind }, 'alert not delivered')), notifier };
 }
 
+/**
+ * One head every writer advances: the shared Kv when nodes share one (a
+ * file per node would let each node's head lag the others' appends), else a
+ * file next to the checkpoints, where a CLI command on the data dir reads it.
+ */
+function headStoreOf(kv: Kv, checkpointPath: string, keys: AuditKeys): HeadStore {
+  return kv.shared ? new KvHeadStore(kv, keys) : new FileHeadStore(headPathOf(checkpointPath), keys);
+}
+
 export function createSecurity(opts: SecurityOptions): Security {
   const { sql, kv, clock, config, secrets, log } = opts;
   const keys = deriveAuditKeys(secrets.audit);
   const metrics = new SecurityMetrics((err) => log.warn({ err }, 'metric update failed'));
+  const checkpointPath = config.audit.checkpointFile ?? join(config.dataDir, 'audit-checkpoints.jsonl');
   const audit = new AuditService({
     sql,
     clock,
     keys,
-    checkpointPath: config.audit.checkpointFile ?? join(config.dataDir, 'audit-checkpoints.jsonl'),
+    checkpointPath,
     retentionDays: config.audit.retentionDays,
+    head: headStoreOf(kv, checkpointPath, keys),
     onAppendFailure: (err, lost) => {
       metrics.count('flotilla_audit_append_failures_total', {}, lost);
       log.error({ err, lost }, 'audit append failed');
+    },
+    onHeadFailure: (err) => {
+      metrics.count('flotilla_audit_head_failures_total');
+      log.error({ err }, 'audit head not advanced');
     },
   });
   // Config checks that can throw come before the log file is opened.
@@ -215,6 +233,12 @@ export function createSecurity(opts: SecurityOptions): Security {
         timer.unref();
         timers.push(timer);
       };
+      void audit
+        .adoptHead()
+        .then(({ started, seq }) => {
+          if (started) log.warn({ seq }, 'audit chain had no signed head: started one at the end of the database');
+        })
+        .catch((err: unknown) => log.warn({ err }, 'audit head adoption failed'));
       every(config.audit.checkpointIntervalSeconds * 1000, checkpoint);
       every(RETENTION_EVERY_MS, retention);
       void retention().catch((err: unknown) => log.warn({ err }, 'audit retention failed'));

@@ -17,6 +17,8 @@ export interface TestServer {
   mode: Mode;
   server: RunningServer;
   config: Config;
+  /** The environment the config was loaded from (cluster URLs and secrets): what a CLI on the same deployment needs. */
+  env: Record<string, string>;
   /** The one-time password printed for `admin` at first start. */
   adminPassword: string;
   printed: string[];
@@ -81,6 +83,7 @@ export async function startTestServer(opts: { mode?: Mode; env?: Record<string, 
     mode,
     server,
     config,
+    env,
     adminPassword,
     printed,
     client() {

@@ -39,6 +39,7 @@ describe('audit verification holds one batch at a time', () => {
     await migrateToLatest(store);
     f = auditFixture(store);
     insertChain(file, f.keys.hmacKey, ROWS, f.clock.nowMs());
+    await f.audit.adoptHead();
   }, 120_000);
   afterAll(async () => {
     await store?.close();

@@ -11,6 +11,8 @@ import { join } from 'node:path';
 import SqliteDatabase from 'better-sqlite3';
 import { ManualClock, type Clock } from '../../src/lib/clock.js';
 import { chainHash, GENESIS_HASH, toRow, type AuditEntry } from '../../src/security/audit/entry.js';
+import { FileHeadStore, headPathOf } from '../../src/security/audit/head-file.js';
+import type { HeadStore } from '../../src/security/audit/head.js';
 import { deriveAuditKeys, type AuditKeys } from '../../src/security/audit/keys.js';
 import { AuditService } from '../../src/security/audit/service.js';
 import type { AuditRecord } from '../../src/security/audit/sink.js';
@@ -26,17 +28,33 @@ export interface AuditFixture {
   dir: string;
   checkpointPath: string;
   failures: unknown[];
-  /** Appends n entries (or the given records) and waits until they are written. */
+  /** Reports that the signed head could not be advanced. */
+  headFailures: unknown[];
+  /** Appends n entries (or the given records) and waits until they are written and the head covers them. */
   add(n: number | AuditRecord[]): Promise<void>;
 }
 
-export function auditFixture(store: SqlStore, opts: { secret?: string; clock?: ManualClock; retentionDays?: number; checkpointPath?: string } = {}): AuditFixture {
+/** An audit service over a real store; its signed head in a file next to the checkpoints unless `head` says where. */
+export function auditFixture(
+  store: SqlStore,
+  opts: { secret?: string; clock?: ManualClock; retentionDays?: number; checkpointPath?: string; head?: (keys: AuditKeys) => HeadStore } = {},
+): AuditFixture {
   const clock = opts.clock ?? new ManualClock(Date.UTC(2026, 0, 1));
   const keys = deriveAuditKeys(opts.secret ?? randomBytes(32).toString('base64url'));
   const dir = mkdtempSync(join(tmpdir(), 'flotilla-audit-'));
   const checkpointPath = opts.checkpointPath ?? join(dir, 'audit-checkpoints.jsonl');
   const failures: unknown[] = [];
-  const audit = new AuditService({ sql: store, clock, keys, checkpointPath, retentionDays: opts.retentionDays ?? 90, onAppendFailure: (err) => failures.push(err) });
+  const headFailures: unknown[] = [];
+  const audit = new AuditService({
+    sql: store,
+    clock,
+    keys,
+    checkpointPath,
+    retentionDays: opts.retentionDays ?? 90,
+    head: opts.head?.(keys) ?? new FileHeadStore(headPathOf(checkpointPath), keys),
+    onAppendFailure: (err) => failures.push(err),
+    onHeadFailure: (err) => headFailures.push(err),
+  });
   let n = 0;
   return {
     audit,
@@ -45,9 +63,11 @@ export function auditFixture(store: SqlStore, opts: { secret?: string; clock?: M
     dir,
     checkpointPath,
     failures,
+    headFailures,
     async add(what) {
       const records: AuditRecord[] = typeof what === 'number' ? Array.from({ length: what }, () => sampleRecord(++n)) : what;
       await Promise.all(records.map((r) => audit.append(prepareEntry(r, clock.nowMs()))));
+      await audit.flush(); // and the signed head advanced past them
     },
   };
 }

@@ -229,6 +229,31 @@ for (const backend of kvBackends()) {
       });
     });
 
+    describe('setIfNewer', () => {
+      it('moves a version forward only, and keeps the value of the newest', async () => {
+        expect(await kv.getVersioned('v')).toBeNull();
+        expect(await kv.setIfNewer('v', 5, 'five')).toBe(true);
+        expect(await kv.setIfNewer('v', 3, 'three')).toBe(false);
+        expect(await kv.setIfNewer('v', 5, 'again')).toBe(false);
+        expect(await kv.getVersioned('v')).toEqual({ version: 5, value: 'five' });
+        expect(await kv.setIfNewer('v', 9, 'nine')).toBe(true);
+        expect(await kv.getVersioned('v')).toEqual({ version: 9, value: 'nine' });
+        await kv.del('v');
+        expect(await kv.getVersioned('v')).toBeNull();
+      });
+
+      it('ends at the highest of 30 concurrent writers', async () => {
+        const versions = Array.from({ length: 30 }, (_, i) => (i * 7) % 30);
+        await Promise.all(versions.map((v) => kv.setIfNewer('vc', v, `value-${v}`)));
+        expect(await kv.getVersioned('vc')).toEqual({ version: 29, value: 'value-29' });
+      });
+
+      it('refuses a version that is not a non-negative integer', async () => {
+        await expect(kv.setIfNewer('v', -1, 'x')).rejects.toThrow(RangeError);
+        await expect(kv.setIfNewer('v', 1.5, 'x')).rejects.toThrow(RangeError);
+      });
+    });
+
     describe('pub/sub', () => {
       it('delivers to every subscriber, in order, and stops after unsubscribe', async () => {
         const first: string[] = [];

@@ -9,8 +9,11 @@ import { canonicalJson } from '../../protocol/canonical.js';
 import { chainHead } from './chain.js';
 import type { AuditKeys } from './keys.js';
 
-/** `checkpoint`: the chain head at a moment. `anchor`: the last entry retention removed. */
-export type CheckpointKind = 'checkpoint' | 'anchor';
+/**
+ * `checkpoint`: the chain head at a moment. `anchor`: the last entry retention
+ * removed. `head`: the newest appended entry, advanced with every append (head.ts).
+ */
+export type CheckpointKind = 'checkpoint' | 'anchor' | 'head';
 
 export interface SignedMark {
   kind: CheckpointKind;
@@ -29,7 +32,7 @@ export function signMark(keys: AuditKeys, mark: Omit<SignedMark, 'sig'>): Signed
 export function markValid(keys: AuditKeys, value: unknown): value is SignedMark {
   if (typeof value !== 'object' || value === null) return false;
   const m = value as Record<string, unknown>;
-  if ((m.kind !== 'checkpoint' && m.kind !== 'anchor') || !Number.isSafeInteger(m.seq) || typeof m.hash !== 'string' || !Number.isSafeInteger(m.ts) || typeof m.sig !== 'string') return false;
+  if ((m.kind !== 'checkpoint' && m.kind !== 'anchor' && m.kind !== 'head') || !Number.isSafeInteger(m.seq) || typeof m.hash !== 'string' || !Number.isSafeInteger(m.ts) || typeof m.sig !== 'string') return false;
   return keys.verify(canonicalJson({ kind: m.kind, seq: m.seq, hash: m.hash, ts: m.ts }), m.sig);
 }
 

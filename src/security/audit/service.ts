@@ -2,10 +2,12 @@ import type { Clock } from '../../lib/clock.js';
 import { decodeCursor, encodeCursor, type Page } from '../../lib/cursor.js';
 import type { SqlStore } from '../../store/sql/db.js';
 import { securityError } from '../errors.js';
-import type { PendingEntry } from './chain.js';
+import { chainHead, type PendingEntry } from './chain.js';
 import { CheckpointFile, type SignedMark } from './checkpoints.js';
 import { rowScalars, type AuditEntry, type AuditRow } from './entry.js';
 import { exportAudit, type ExportFormat } from './export.js';
+import type { HeadStore } from './head.js';
+import { HeadPublisher } from './head-publisher.js';
 import type { AuditKeys } from './keys.js';
 import { newestFirst, type AuditFilter } from './query.js';
 import { applyRetention, type RetentionResult } from './retention.js';
@@ -34,17 +36,27 @@ export interface AuditServiceDeps {
   keys: AuditKeys;
   checkpointPath: string;
   retentionDays: number;
+  /** The signed head every append advances: a file next to the checkpoints, or the cluster's shared Kv. */
+  head: HeadStore;
   onAppendFailure(err: unknown, lost: number): void;
+  /** The head could not be advanced (it no longer matches the database, or its store failed). */
+  onHeadFailure(err: unknown): void;
 }
 
 /** The audit chain: append, list, verify, export, checkpoint and retention. */
 export class AuditService {
   readonly checkpoints: CheckpointFile;
+  private readonly publisher: HeadPublisher;
   private readonly writer: AuditWriter;
 
   constructor(private readonly deps: AuditServiceDeps) {
     this.checkpoints = new CheckpointFile(deps.checkpointPath, deps.keys);
-    this.writer = new AuditWriter({ sql: deps.sql, clock: deps.clock, hmacKey: deps.keys.hmacKey, onFailure: deps.onAppendFailure });
+    this.publisher = new HeadPublisher({ sql: deps.sql, keys: deps.keys, clock: deps.clock, store: deps.head, onFailure: deps.onHeadFailure });
+    this.writer = new AuditWriter({ sql: deps.sql, clock: deps.clock, hmacKey: deps.keys.hmacKey, head: this.publisher, onFailure: deps.onAppendFailure });
+  }
+
+  get headStore(): HeadStore {
+    return this.deps.head;
   }
 
   append(entry: PendingEntry): Promise<void> {
@@ -66,7 +78,8 @@ export class AuditService {
 
   async verify(opts: { onBatch?: (rows: number) => void } = {}): Promise<VerifyResult> {
     await this.flush();
-    return verifyChain({ db: this.deps.sql.db, keys: this.deps.keys, checkpoints: await this.checkpoints.load(), onBatch: opts.onBatch });
+    const [checkpoints, head] = await Promise.all([this.checkpoints.load(), this.deps.head.read()]);
+    return verifyChain({ db: this.deps.sql.db, keys: this.deps.keys, checkpoints, head, onBatch: opts.onBatch });
   }
 
   export(format: ExportFormat, filter: AuditFilter = {}): AsyncGenerator<string> {
@@ -77,6 +90,21 @@ export class AuditService {
   async checkpoint(): Promise<SignedMark | null> {
     await this.flush();
     return this.checkpoints.checkpoint(this.deps.sql.db, this.deps.clock);
+  }
+
+  /**
+   * A server's start: brings the signed head up to the database's end,
+   * starting one if there is none (a chain written before heads existed, or
+   * the head was removed: the caller logs that). A head that no longer
+   * matches the database is left as it is. Returns whether one was started.
+   */
+  async adoptHead(): Promise<{ started: boolean; seq: number }> {
+    await this.flush();
+    const before = await this.deps.head.read();
+    const head = await chainHead(this.deps.sql.db);
+    if (head.seq > 0) await this.publisher.advanceTo(head, { from: null, create: true });
+    const after = await this.deps.head.read();
+    return { started: before.state === 'missing' && after.state === 'valid', seq: head.seq };
   }
 
   async applyRetention(): Promise<RetentionResult> {

@@ -15,6 +15,7 @@ export const COUNTERS = {
   flotilla_reports_ingested_total: { help: 'Agent reports accepted.', labels: [] },
   flotilla_security_actions_total: { help: 'Automatic responses taken by detection rules, by action.', labels: ['action'] },
   flotilla_audit_append_failures_total: { help: 'Audit entries that could not be written.', labels: [] },
+  flotilla_audit_head_failures_total: { help: 'Times the signed audit head could not be advanced (it no longer matches the database, or its store failed).', labels: [] },
 } as const satisfies Record<string, { help: string; labels: readonly string[] }>;
 
 export type CounterName = keyof typeof COUNTERS;

@@ -54,7 +54,11 @@ export const VerifyResultSchema = Type.Object(
     /** Hash of the last verified entry: compare it with an earlier export or checkpoint. */
     head: Nullable(Type.String()),
     checkpoints: Type.Integer(),
+    /** Seq of the signed head kept outside the database: the chain must reach it. */
+    signedHeadSeq: Type.Union([Type.Integer(), Type.Null()]),
     broken: Type.Union([Type.Object({ seq: Type.Integer(), reason: Type.String() }, strict), Type.Null()]),
+    /** What the break means, e.g. "entries after seq 41 are missing: …"; null when ok. */
+    message: Nullable(Type.String()),
   },
   strict,
 );

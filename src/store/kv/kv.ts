@@ -12,6 +12,11 @@ export interface WindowHit {
   readonly retryAfterMs: number;
 }
 
+export interface Versioned {
+  readonly version: number;
+  readonly value: string;
+}
+
 export type Unsubscribe = () => Promise<void>;
 
 export interface Kv {
@@ -41,9 +46,23 @@ export interface Kv {
   acquireLock(key: string, owner: string, ttlMs: number): Promise<boolean>;
   /** Releases the lock only if `owner` still holds it. */
   releaseLock(key: string, owner: string): Promise<boolean>;
+  /**
+   * Stores value under a version unless the key already holds that version
+   * or a later one, so several writers move it forward only; no TTL. True
+   * when this call stored it.
+   */
+  setIfNewer(key: string, version: number, value: string): Promise<boolean>;
+  /** What setIfNewer stored, or null. */
+  getVersioned(key: string): Promise<Versioned | null>;
   publish(channel: string, message: string): Promise<void>;
   subscribe(channel: string, onMessage: (message: string) => void): Promise<Unsubscribe>;
   /** Throws when the store cannot be reached (readiness). */
   ping(): Promise<void>;
   close(): Promise<void>;
+}
+
+/** Both implementations refuse the same versions. */
+export function checkVersion(version: number): number {
+  if (!Number.isSafeInteger(version) || version < 0) throw new RangeError('version must be a non-negative integer');
+  return version;
 }

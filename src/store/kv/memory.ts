@@ -1,8 +1,11 @@
 import { systemClock, type Clock } from '../../lib/clock.js';
-import type { Kv, Unsubscribe, WindowHit } from './kv.js';
+import { checkVersion, type Kv, type Unsubscribe, type Versioned, type WindowHit } from './kv.js';
 
 /** A string value, or the hit log of a sliding window (sorted ascending). */
-type Entry = { kind: 'string'; value: string; expiresAt: number | null } | { kind: 'window'; hits: number[]; expiresAt: number | null };
+type Entry =
+  | { kind: 'string'; value: string; expiresAt: number | null }
+  | { kind: 'window'; hits: number[]; expiresAt: number | null }
+  | { kind: 'versioned'; version: number; value: string; expiresAt: null };
 
 export interface MemoryKvOptions {
   /** How often expired entries are swept; they are also dropped lazily on read. */
@@ -162,6 +165,25 @@ export class MemoryKv implements Kv {
     if (this.liveString(key) !== owner) return false;
     this.entries.delete(key);
     return true;
+  }
+
+  async setIfNewer(key: string, version: number, value: string): Promise<boolean> {
+    checkVersion(version);
+    const current = this.getVersionedEntry(key);
+    if (current && current.version >= version) return false;
+    this.entries.set(key, { kind: 'versioned', version, value, expiresAt: null });
+    return true;
+  }
+
+  async getVersioned(key: string): Promise<Versioned | null> {
+    return this.getVersionedEntry(key);
+  }
+
+  private getVersionedEntry(key: string): Versioned | null {
+    const entry = this.live(key);
+    if (!entry) return null;
+    if (entry.kind !== 'versioned') throw wrongType();
+    return { version: entry.version, value: entry.value };
   }
 
   async publish(channel: string, message: string): Promise<void> {

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import type { ConnectionOptions } from 'node:tls';
 import { Redis, type RedisOptions } from 'ioredis';
-import type { Kv, Unsubscribe, WindowHit } from './kv.js';
+import { checkVersion, type Kv, type Unsubscribe, type Versioned, type WindowHit } from './kv.js';
 
 export interface RedisKvOptions {
   /** redis:// or rediss:// URL; may carry a password or an ACL user and password. */
@@ -80,6 +80,15 @@ if redis.call('GET', KEYS[1]) == ARGV[1] then
 end
 return 0`,
   },
+  // Compare-and-advance: a writer that lags behind never moves the version back.
+  flotillaSetIfNewer: {
+    numberOfKeys: 1,
+    lua: `
+local current = redis.call('HGET', KEYS[1], 'version')
+if current and tonumber(current) >= tonumber(ARGV[1]) then return 0 end
+redis.call('HSET', KEYS[1], 'version', ARGV[1], 'value', ARGV[2])
+return 1`,
+  },
 } as const;
 
 interface ScriptedRedis extends Redis {
@@ -87,6 +96,7 @@ interface ScriptedRedis extends Redis {
   flotillaHitWindow(key: string, nowMs: number, windowMs: number, limit: number, member: string): Promise<[number, number, number]>;
   flotillaAcquireLock(key: string, owner: string, ttlMs: number): Promise<number>;
   flotillaReleaseLock(key: string, owner: string): Promise<number>;
+  flotillaSetIfNewer(key: string, version: number, value: string): Promise<number>;
 }
 
 function checkTtl(ttlMs: number): number {
@@ -217,6 +227,15 @@ export class RedisKv implements Kv {
 
   async releaseLock(key: string, owner: string): Promise<boolean> {
     return (await this.client.flotillaReleaseLock(this.k(key), owner)) === 1;
+  }
+
+  async setIfNewer(key: string, version: number, value: string): Promise<boolean> {
+    return (await this.client.flotillaSetIfNewer(this.k(key), checkVersion(version), value)) === 1;
+  }
+
+  async getVersioned(key: string): Promise<Versioned | null> {
+    const [version, value] = await this.client.hmget(this.k(key), 'version', 'value');
+    return version == null || value == null ? null : { version: Number(version), value };
   }
 
   async publish(channel: string, message: string): Promise<void> {
