@@ -116,10 +116,12 @@ export interface ApiRoutes {
       lastSeq: number | null;
       head: string | null;
       checkpoints: number;
+      signedHeadSeq: number | null;
       broken: {
         seq: number;
         reason: string;
       } | null;
+      message: string | null;
     };
   };
   'GET /api/admin/enrollment-tokens': {
