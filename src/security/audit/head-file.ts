@@ -1,6 +1,6 @@
-import { randomBytes } from 'node:crypto';
-import { mkdir, open, readFile, rename, rm } from 'node:fs/promises';
+import { mkdir, readFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
+import { writeFileAtomic } from '../../lib/atomic-file.js';
 import type { SignedMark } from './checkpoints.js';
 import { parseHead, type HeadStore, type StoredHead } from './head.js';
 import type { AuditKeys } from './keys.js';
@@ -12,9 +12,8 @@ export function headPathOf(checkpointPath: string): string {
 
 /**
  * The head in a file (0600) on the server's host, where a CLI command on the
- * same data dir reads it. Replaced atomically: a temp file written and
- * fsynced, renamed over the head, then the directory fsynced so the rename
- * itself survives a power loss. Another process (a CLI command appending)
+ * same data dir reads it, replaced atomically and durably (writeFileAtomic).
+ * Another process (a CLI command appending)
  * may replace it too; reading it first keeps a lagging writer from moving it
  * back, except in a race between that read and the rename, which leaves the
  * head behind the database: allowed (later entries extend it), and the next
@@ -47,26 +46,7 @@ export class FileHeadStore implements HeadStore {
     const text = `${JSON.stringify(mark)}\n`;
     const dir = dirname(this.location);
     await mkdir(dir, { recursive: true, mode: 0o700 });
-    const temp = `${this.location}.${randomBytes(6).toString('hex')}.tmp`;
-    try {
-      const file = await open(temp, 'wx', 0o600);
-      try {
-        await file.writeFile(text, 'utf8');
-        await file.sync();
-      } finally {
-        await file.close();
-      }
-      await rename(temp, this.location);
-    } catch (err) {
-      await rm(temp, { force: true });
-      throw err;
-    }
-    const handle = await open(dir, 'r');
-    try {
-      await handle.sync();
-    } finally {
-      await handle.close();
-    }
+    await writeFileAtomic(this.location, text, 0o600);
     // Checked like any text read back: a mark is not trusted for being ours to write.
     this.#known = { text, head: parseHead(this.keys, text) };
     return true;
