@@ -4,7 +4,7 @@ import type { Clock } from '../lib/clock.js';
 import { jsonMayHoldNul, nulPath } from '../lib/nul.js';
 import { isSealedEnvelope, openEnvelope, reportAad, sealRekey, type SealedEnvelope, type SealedRekey } from '../protocol/sealing.js';
 import type { SignedCommand } from '../protocol/signing.js';
-import { sqliteHandle } from '../store/sql/db.js';
+import { parallelWriters } from '../store/sql/db.js';
 import { GroupCommit } from '../store/sql/group-commit.js';
 import type { Database, MachinesTable, MetricsRawTable } from '../store/sql/tables.js';
 import type { AgentRow } from './agents.js';
@@ -88,7 +88,7 @@ export class ReportIngest {
 
   constructor(private readonly deps: IngestDeps) {
     // SQLite has one connection; on PostgreSQL a few groups at once leave the pool room for everything else.
-    this.#commits = new GroupCommit(deps.db, { maxGroup: 64, concurrency: sqliteHandle(deps.db) ? 1 : 4 });
+    this.#commits = new GroupCommit(deps.db, { maxGroup: 64, concurrency: parallelWriters(deps.db) });
   }
 
   /** `agent` is the row its API key was just checked against (one read per report). */

@@ -1,10 +1,10 @@
-import { randomBytes } from 'node:crypto';
 import { sql, type Kysely, type RawBuilder } from 'kysely';
 import type { Clock } from '../lib/clock.js';
 import type { Kv } from '../store/kv/kv.js';
 import type { Database } from '../store/sql/tables.js';
 import type { FleetLog } from './log.js';
 import { msParam } from './status.js';
+import { JobLease } from '../store/kv/lease.js';
 
 export const MINUTE_MS = 60_000;
 export const HOUR_MS = 3_600_000;
@@ -51,7 +51,7 @@ const upsertSet = sql.raw(['count', ...METRICS.flatMap((m) => [`${m}_avg`, `${m}
 export class RollupJob {
   private timer: ReturnType<typeof setInterval> | null = null;
   private running: Promise<unknown> | null = null;
-  private readonly owner = randomBytes(12).toString('base64url');
+  #lease: JobLease | null = null;
 
   constructor(private readonly deps: { db: Kysely<Database>; kv: Kv; clock: Clock; retention: Retention; log: FleetLog; intervalMs?: number }) {}
 
@@ -66,7 +66,7 @@ export class RollupJob {
     if (this.timer) clearInterval(this.timer);
     this.timer = null;
     await this.running;
-    await this.deps.kv.releaseLock(LOCK, this.owner).catch(() => false);
+    await this.#lease?.release();
   }
 
   private async tick(intervalMs: number): Promise<void> {
@@ -74,8 +74,8 @@ export class RollupJob {
     const run = (async () => {
       try {
         // The lease outlives one interval, so the leader keeps it by renewing on each tick.
-        if (!(await this.deps.kv.acquireLock(LOCK, this.owner, intervalMs * 3))) return;
-        await this.runOnce(this.deps.clock.nowMs());
+        this.#lease ??= new JobLease(this.deps.kv, LOCK, intervalMs * 3);
+        await this.#lease.run(async () => void (await this.runOnce(this.deps.clock.nowMs())), { hold: true });
       } catch (err) {
         this.deps.log.error({ err }, 'fleet rollup failed');
       }

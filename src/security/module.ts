@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import type { Config, Secrets } from '../config/schema.js';
 import type { EventBus } from '../identity/events.js';
 import type { Clock } from '../lib/clock.js';
-import { newId } from '../lib/ids.js';
+import { JobLease } from '../store/kv/lease.js';
 import type { EgressGuard } from '../protocol/egress.js';
 import type { BlockList } from '../perimeter/scanner.js';
 import type { PerimeterEvent } from '../perimeter/stats.js';
@@ -175,18 +175,13 @@ export function createSecurity(opts: SecurityOptions): Security {
   const detection = new DetectionEngine({ kv, clock, settings: config.detection, blocker, alerter, metrics, record: (e) => recorder.record(e), log });
   recorder.setDetection(detection);
 
-  const nodeId = newId();
+  const retentionLease = new JobLease(kv, RETENTION_LOCK, 600_000);
   const timers: Array<ReturnType<typeof setInterval>> = [];
   const unsubscribes: Array<() => void> = [];
   const checkpoint = () => audit.checkpoint().catch((err: unknown) => log.warn({ err }, 'audit checkpoint failed'));
   const retention = async () => {
     // One node prunes at a time; the chain lock keeps it consistent anyway.
-    if (!(await kv.acquireLock(RETENTION_LOCK, nodeId, 600_000))) return;
-    try {
-      await audit.applyRetention();
-    } finally {
-      await kv.releaseLock(RETENTION_LOCK, nodeId);
-    }
+    await retentionLease.run(async () => void (await audit.applyRetention()));
   };
   let started = false;
   let stopped: Promise<void> | null = null;

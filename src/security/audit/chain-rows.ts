@@ -1,8 +1,7 @@
 import type { Kysely } from 'kysely';
-import { sqliteHandle } from '../../store/sql/db.js';
+import { scanKeyset } from '../../store/sql/keyset.js';
 import type { Database } from '../../store/sql/tables.js';
 import { isCanonicalText, spliceSafe, type HashedColumns } from './entry-text.js';
-import { keysetBatches } from './query.js';
 
 /** A stored entry with the types we write: what verification hashes. */
 export type ChainRow = HashedColumns & { hash: string };
@@ -54,12 +53,10 @@ const fromSqlite = (v: unknown[]): RawChainRow => ({
  * other database reads through Kysely.
  */
 export function chainRows(db: Kysely<Database>, batchSize: number): AsyncGenerator<RawChainRow[]> {
-  const handle = sqliteHandle(db);
-  if (handle) {
-    const stmt = handle.prepare<[number, number], unknown[]>(SQLITE_PAGE).raw(true);
-    const page = (after: number) => db.connection().execute(async () => stmt.all(after, batchSize).map(fromSqlite));
-    return keysetBatches(batchSize, page, (row) => row.seq);
-  }
-  const page = (after: number) => db.selectFrom('auditLog').select(COLUMNS).where('seq', '>', after).orderBy('seq', 'asc').limit(batchSize).execute();
-  return keysetBatches<RawChainRow>(batchSize, page, (row) => row.seq);
+  return scanKeyset<RawChainRow>(db, {
+    batchSize,
+    keyOf: (row) => row.seq,
+    query: (reader, after) => reader.selectFrom('auditLog').select(COLUMNS).where('seq', '>', after).orderBy('seq', 'asc').limit(batchSize).execute(),
+    sqlite: { text: SQLITE_PAGE, fromArray: fromSqlite },
+  });
 }

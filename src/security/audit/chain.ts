@@ -1,5 +1,6 @@
 import { createSecretKey } from 'node:crypto';
-import { sql, type Kysely } from 'kysely';
+import type { Kysely } from 'kysely';
+import { exclusiveTransaction } from '../../store/sql/exclusive.js';
 import type { SqlStore } from '../../store/sql/db.js';
 import type { Database } from '../../store/sql/tables.js';
 import { columnsHash, GENESIS_HASH, hashedColumns, rowOf, type AuditEntry, type AuditRow, type UnhashedEntry } from './entry.js';
@@ -14,31 +15,9 @@ export interface ChainHead {
 
 export type PendingEntry = Omit<UnhashedEntry, 'seq' | 'prevHash'>;
 
-/**
- * Runs `work` as the only writer of the chain, in one transaction. PostgreSQL:
- * a transaction-scoped advisory lock, so every node queues on it. SQLite: one
- * writer at a time anyway, but a plain (deferred) BEGIN would read the head
- * and then fail to upgrade when another process wrote meanwhile; BEGIN
- * IMMEDIATE takes the write lock before the head is read.
- */
-export async function withChainLock<T>(store: SqlStore, work: (db: Kysely<Database>) => Promise<T>): Promise<T> {
-  if (store.dialect === 'postgres') {
-    return store.db.transaction().execute(async (trx) => {
-      await sql`select pg_advisory_xact_lock(${sql.lit(AUDIT_LOCK_ID)})`.execute(trx);
-      return work(trx);
-    });
-  }
-  return store.db.connection().execute(async (conn) => {
-    await sql`begin immediate`.execute(conn);
-    try {
-      const result = await work(conn);
-      await sql`commit`.execute(conn);
-      return result;
-    } catch (err) {
-      await sql`rollback`.execute(conn).catch(() => undefined);
-      throw err;
-    }
-  });
+/** Runs `work` as the only writer of the chain, in one transaction, on every node (store/sql/exclusive.ts). */
+export function withChainLock<T>(store: SqlStore, work: (db: Kysely<Database>) => Promise<T>): Promise<T> {
+  return exclusiveTransaction(store, AUDIT_LOCK_ID, work);
 }
 
 /** The last entry, else the retention anchor (the table may be empty after a cut), else genesis. */

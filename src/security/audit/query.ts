@@ -1,6 +1,7 @@
 import type { Kysely, SelectQueryBuilder } from 'kysely';
 import type { Database } from '../../store/sql/tables.js';
 import type { AuditRow } from './entry.js';
+import { keysetBatches } from '../../store/sql/keyset.js';
 
 export interface AuditFilter {
   actorId?: string;
@@ -36,22 +37,6 @@ export function newestFirst(db: Kysely<Database>, f: AuditFilter, opts: { limit:
   let q = filtered(db, f);
   if (opts.before !== undefined) q = q.where('seq', '<', opts.before);
   return q.orderBy('seq', 'desc').limit(opts.limit).execute();
-}
-
-/**
- * Keyset paging oldest first: `page(after)` returns up to `batchSize` rows
- * with seq > after, in seq order, so a million entries stream in bounded
- * memory: only the current batch is ever held.
- */
-export async function* keysetBatches<T>(batchSize: number, page: (after: number) => Promise<T[]>, seqOf: (row: T) => unknown, afterSeq = Number.MIN_SAFE_INTEGER): AsyncGenerator<T[]> {
-  let after = afterSeq;
-  for (;;) {
-    const rows = await page(after);
-    if (rows.length === 0) return;
-    yield rows;
-    if (rows.length < batchSize) return;
-    after = Number(seqOf(rows[rows.length - 1] as T));
-  }
 }
 
 /** Oldest first in batches of whole rows (filtered). */

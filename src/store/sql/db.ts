@@ -57,6 +57,11 @@ const walSyncs = new WeakMap<Kysely<Database>, WalSync>();
  * file, the fdatasync of its WAL (wal-sync.ts); PostgreSQL commits are already
  * durable when they return.
  */
+/** How many write transactions are worth running at once: SQLite has a single writer; a PostgreSQL pool takes several. */
+export function parallelWriters(db: Kysely<Database>): number {
+  return sqliteHandles.has(db) ? 1 : 4;
+}
+
 export function commitsDurable(db: Kysely<Database>): () => Promise<void> {
   const walSync = walSyncs.get(db);
   return walSync ? () => walSync.flush() : () => Promise.resolve();
