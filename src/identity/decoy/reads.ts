@@ -138,7 +138,7 @@ export class DecoyReads {
         const { count, head } = this.#auditHead(read);
         // A real verification re-hashes every entry: an instant answer for thousands would stand out.
         await new Promise((resolve) => setTimeout(resolve, count * VERIFY_MS_PER_ENTRY));
-        return { ok: true, count, firstSeq: 1, lastSeq: count, head, checkpoints: Math.floor(count / 1000), broken: null };
+        return { ok: true, count, firstSeq: 1, lastSeq: count, head, checkpoints: Math.floor(count / 1000), signedHeadSeq: count, broken: null, message: null };
       }
       default:
         return undefined;
