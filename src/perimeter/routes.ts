@@ -5,8 +5,8 @@ import { commonError, DomainError } from '../lib/errors.js';
 import { perimeterError } from './errors.js';
 import { parseSubject } from '../protocol/ip.js';
 import type { Perimeter } from './module.js';
+import { Ok, strict } from '../protocol/http-schemas.js';
 
-const strict = { additionalProperties: false } as const;
 
 const BlockSchema = Type.Object(
   {
@@ -20,7 +20,6 @@ const BlockSchema = Type.Object(
 );
 const BlockPage = Type.Object({ items: Type.Array(BlockSchema), next: Type.Null() }, strict);
 const BlockParams = Type.Object({ ip: Type.String({ minLength: 1, maxLength: 64 }) }, strict);
-const Ok = Type.Object({ ok: Type.Literal(true) }, strict);
 
 /** A Kv failure while reading or lifting blocks is a 503, like every other Kv-backed check. */
 async function kvCall<T>(call: () => Promise<T>): Promise<T> {

@@ -1,6 +1,1 @@
-import { Type } from 'typebox';
-
-export const ErrorSchema = Type.Object(
-  { error: Type.Object({ code: Type.String(), message: Type.String() }, { additionalProperties: false }) },
-  { additionalProperties: false },
-);
+export { ErrorSchema } from '../protocol/http-schemas.js';

@@ -1,4 +1,5 @@
-import { Type, type TSchema } from 'typebox';
+import { Type } from 'typebox';
+import { EmptyBody, IdParam, ListQuery, Nullable, Ok, PageOf, strict } from '../../protocol/http-schemas.js';
 import { MAX_CT_CHARS, MAX_KID } from '../../protocol/sealing.js';
 import { HISTORY_METRICS, HistorySchema, RESOLUTIONS } from '../history.js';
 import { MachineDetailSchema, MachineRowSchema, MachineSummarySchema } from '../machine-view.js';
@@ -6,17 +7,11 @@ import { MACHINE_SORTS } from '../machines.js';
 import { FactsSchema, MAX_REPORTS_PER_BATCH } from '../../protocol/report.js';
 import { MACHINE_STATUSES } from '../status.js';
 
-const strict = { additionalProperties: false } as const;
-const Nullable = <T extends TSchema>(schema: T) => Type.Union([schema, Type.Null()]);
 const Ms = Type.Integer({ minimum: 0, maximum: Number.MAX_SAFE_INTEGER });
 const Cursor = Type.Optional(Type.String({ minLength: 1, maxLength: 512 }));
-const Next = Nullable(Type.String());
 
-export const IdParam = Type.Object({ id: Type.String({ format: 'uuid' }) }, strict);
+export { EmptyBody, IdParam, ListQuery, Ok };
 /** Routes that take no input still refuse a body that is not an empty object. */
-export const EmptyBody = Type.Object({}, strict);
-export const Ok = Type.Object({ ok: Type.Literal(true) }, strict);
-export const ListQuery = Type.Object({ limit: Type.Integer({ minimum: 1, maximum: 500, default: 50 }), cursor: Cursor }, strict);
 
 // --- agent routes -----------------------------------------------------------
 
@@ -92,7 +87,7 @@ export const EnrollmentTokenSchema = Type.Object(
   },
   strict,
 );
-export const EnrollmentTokenPage = Type.Object({ items: Type.Array(EnrollmentTokenSchema), next: Next }, strict);
+export const EnrollmentTokenPage = PageOf(EnrollmentTokenSchema);
 
 const Status = Type.Enum(MACHINE_STATUSES);
 export const AgentSchema = Type.Object(
@@ -109,14 +104,14 @@ export const AgentSchema = Type.Object(
   },
   strict,
 );
-export const AgentPage = Type.Object({ items: Type.Array(AgentSchema), next: Next }, strict);
+export const AgentPage = PageOf(AgentSchema);
 export const RotateQuery = Type.Object({ apiKey: Type.Optional(Type.Boolean()) }, strict);
 export const RotateResponse = Type.Object({ agentId: Type.String(), kid: Type.Integer(), apiKey: Type.Optional(Type.String()) }, strict);
 
 // --- fleet routes -----------------------------------------------------------
 
 export { MachineDetailSchema, MachineRowSchema };
-export const MachinePage = Type.Object({ items: Type.Array(MachineRowSchema), next: Next }, strict);
+export const MachinePage = PageOf(MachineRowSchema);
 
 const sorts = MACHINE_SORTS.flatMap((s) => [s, `-${s}`]);
 export const MachineQuery = Type.Object(

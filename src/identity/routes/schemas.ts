@@ -1,20 +1,14 @@
 import { Type } from 'typebox';
+import { EmptyBody, IdParam, ListQuery, Ok, PageOf, strict } from '../../protocol/http-schemas.js';
 import { RoleSchema } from '../roles.js';
 import { UserViewSchema } from '../users/view.js';
 
-const strict = { additionalProperties: false } as const;
+export { EmptyBody, IdParam, ListQuery, Ok };
+
 
 export const Username = Type.String({ minLength: 1, maxLength: 1024 });
 export const Password = Type.String({ minLength: 1, maxLength: 1024 });
-export const IdParam = Type.Object({ id: Type.String({ format: 'uuid' }) }, strict);
 export const SessionParams = Type.Object({ id: Type.String({ format: 'uuid' }), sid: Type.String({ format: 'uuid' }) }, strict);
-export const ListQuery = Type.Object(
-  {
-    limit: Type.Integer({ minimum: 1, maximum: 500, default: 50 }),
-    cursor: Type.Optional(Type.String({ maxLength: 512 })),
-  },
-  strict,
-);
 
 export const UserSchema = UserViewSchema;
 
@@ -56,7 +50,6 @@ export const TokenResponse = Type.Union([TokenSession, MfaChallenge]);
 
 const Ticket = Type.String({ minLength: 1, maxLength: 128 });
 export const MfaCodeBody = Type.Object({ mfaTicket: Ticket, code: Type.String({ minLength: 1, maxLength: 64 }) }, strict);
-export const EmptyBody = Type.Object({}, strict);
 
 export const RefreshBody = Type.Object({ refreshToken: Type.Optional(Type.String({ minLength: 1, maxLength: 512 })) }, strict);
 
@@ -90,8 +83,7 @@ export const PatchUser = Type.Object(
 );
 export const ResetPassword = Type.Object({ password: Password }, strict);
 
-export const Ok = Type.Object({ ok: Type.Literal(true) }, strict);
-export const UserPage = Type.Object({ items: Type.Array(UserSchema), next: Type.Union([Type.String(), Type.Null()]) }, strict);
+export const UserPage = PageOf(UserSchema);
 export const SessionList = Type.Object({ items: Type.Array(SessionSchema), next: Type.Null() }, strict);
 
 // --- second factors ---------------------------------------------------------
