@@ -37,8 +37,8 @@ export interface IngestDeps {
   clock: Clock;
   keys: FleetKeys;
   settings: IngestSettings;
-  /** Told after each commit; must not throw. */
-  onIngested: (machineId: string) => void;
+  /** Told after each commit, with the number of reports stored; must not throw. */
+  onIngested: (machineId: string, accepted: number) => void;
 }
 
 /** What survived every check: the reports, and the envelope fields that bind them. */
@@ -97,7 +97,7 @@ export class ReportIngest {
     if (agent.revokedAt !== null) throw fleetError('unauthorized');
     const opened = this.open(agent, body, now);
     const accepted = await this.store(agent.id, opened, ip, now);
-    this.deps.onIngested(agent.id);
+    this.deps.onIngested(agent.id, accepted);
     const answer: ReportAnswer = { accepted, commands: [], intervalSeconds: this.deps.settings.reportIntervalSeconds };
     if (opened.kid !== null && agent.kid > opened.kid) {
       // The agent still seals under a rotated-out version: hand it the current key, sealed under the one it has.

@@ -38,6 +38,8 @@ export interface FleetOptions {
   streamAuthority: StreamAuthority;
   /** Background job period (default one minute). */
   jobIntervalMs?: number;
+  /** Told how many reports a batch stored, after its commit (the ingest counter); must not throw. */
+  onReportsAccepted?: (count: number) => void;
 }
 
 export function createFleet(opts: FleetOptions): Fleet {
@@ -58,7 +60,10 @@ export function createFleet(opts: FleetOptions): Fleet {
       reportIntervalSeconds: settings.reportIntervalSeconds,
       rawHours: settings.retention.rawHours,
     },
-    onIngested: (machineId) => void events.machineChanged(machineId),
+    onIngested: (machineId, accepted) => {
+      if (accepted > 0) opts.onReportsAccepted?.(accepted);
+      void events.machineChanged(machineId);
+    },
   });
   const rollups = new RollupJob({ db, kv, clock, retention: settings.retention, log, intervalMs: opts.jobIntervalMs });
   return {

@@ -7,6 +7,7 @@ export const identityErrors = {
   invalid_refresh_token: { status: 401, message: 'the refresh token is invalid or has expired; log in again' },
   csrf_failed: { status: 403, message: 'missing or wrong X-CSRF-Token header' },
   forbidden: { status: 403, message: 'your role does not allow this' },
+  insufficient_scope: { status: 403, message: 'this credential does not grant the scope this route needs' },
   reauthentication_required: { status: 403, message: 'confirm it is you first: POST /api/me/reauth with your password or a second factor' },
   reauthentication_failed: { status: 403, message: 'that password or code is wrong' },
   password_change_required: { status: 403, message: 'change your password first (POST /api/me/password)' },

@@ -6,6 +6,7 @@ import { isAdminPath } from './allowlist.js';
 import { perimeterError } from './errors.js';
 import { isNoStorePath } from './headers.js';
 import { subjectOf } from '../protocol/ip.js';
+import type { RateLimitName } from '../protocol/route-policy.js';
 import type { LoginSlot } from './login-throttle.js';
 import type { Perimeter } from './module.js';
 import { rateLimitHeaders, type RateRule, type RateUsage } from './rate-limit.js';
@@ -26,8 +27,6 @@ const PROBES = new Set(['/healthz', '/readyz']);
  * and the scanner still apply).
  */
 const STATIC_ASSETS = '/assets/*';
-/** Login steps limited by failed attempts per IP unless a route names another limit. */
-const LOGIN_ROUTES = new Set(['/api/auth/login', '/api/auth/token', '/api/auth/login/mfa', '/api/auth/token/mfa', '/api/auth/webauthn/login/verify']);
 const BUILT_IN_LIMITS = new Set(['ip', 'user', 'agent', 'login']);
 /** `fla_<agentId>_<secret>`: the id is a UUID (DESIGN.md §13). */
 const AGENT_KEY = /^Bearer fla_([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})_/i;
@@ -45,13 +44,6 @@ const pathOf = (url: string) => {
   const query = url.indexOf('?');
   return query < 0 ? url : url.slice(0, query);
 };
-
-/** A route's declared `config.policy.rateLimit`, read loosely since not every policy type names it. */
-function declaredLimit(policy: unknown): string | undefined {
-  if (typeof policy !== 'object' || policy === null || !('rateLimit' in policy)) return undefined;
-  const value = (policy as { rateLimit: unknown }).rateLimit;
-  return typeof value === 'string' ? value : undefined;
-}
 
 function appendVary(reply: FastifyReply, value: string): void {
   const existing = reply.getHeader('vary');
@@ -115,11 +107,12 @@ export const perimeterPlugin = fp<{ perimeter: Perimeter }>(
     };
 
     app.addHook('onRoute', (route: RouteOptions) => {
-      const named = declaredLimit(route.config?.policy);
+      const named: RateLimitName | undefined = route.config?.policy?.rateLimit;
       if (named !== undefined && named !== 'login' && !Object.hasOwn(limits.endpoints, named)) {
         throw new Error(`${String(route.method)} ${route.url}: unknown rate limit "${named}" (define it in perimeter.rateLimit.endpoints)`);
       }
-      if (named === 'login' || (named === undefined && LOGIN_ROUTES.has(route.url))) {
+      // Login steps take a failed-login slot per IP before any credential is checked.
+      if (named === 'login') {
         route.preHandler = [...asArray(route.preHandler), reserveLoginSlot];
         route.onSend = [...asArray(route.onSend), settleLoginSlot];
       }
@@ -159,7 +152,7 @@ export const perimeterPlugin = fp<{ perimeter: Perimeter }>(
       // Agents are limited per agent, not per address: a whole fleet may sit behind one NAT.
       if (agentId) await limit(request, state, 'agent', limits.agent, `agent:${agentId}`);
       else if (routeUrl !== STATIC_ASSETS) await limit(request, state, 'ip', limits.ip, subject);
-      const named = declaredLimit(policy);
+      const named = policy?.rateLimit;
       const endpointRule = named === undefined || named === 'login' ? undefined : limits.endpoints[named];
       if (named && endpointRule) await limit(request, state, named, endpointRule, subject);
 

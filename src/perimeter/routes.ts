@@ -34,7 +34,7 @@ async function kvCall<T>(call: () => Promise<T>): Promise<T> {
 /** Blocked clients for admins (DESIGN.md §12): list them, lift one. */
 export const perimeterRoutes: FastifyPluginAsync<{ perimeter: Perimeter }> = async (base, { perimeter }) => {
   const app = base.withTypeProvider<TypeBoxTypeProvider>();
-  const admin = { policy: { auth: 'user', role: 'admin' } } as const;
+  const admin = { policy: { auth: 'user', role: 'admin', scope: 'security:admin', resource: 'ip' } } as const;
 
   app.get('/api/admin/security/blocks', { schema: { response: { 200: BlockPage } }, config: admin }, async () => ({
     items: await kvCall(() => perimeter.blocks.list()),

@@ -79,6 +79,7 @@ export async function buildApp(services: Services, opts: { https?: SecureContext
     agents: services.fleet.agents,
     requireMfaForAdmins: services.identity.requireMfaForAdmins,
     decoys: services.identity.honey,
+    metrics: { token: services.config.metrics.token, ipAllowed: services.perimeter.adminAllowed },
   });
   app.decorate('routeCatalog', routes);
   // Before any route, so its root hooks observe every one (metrics, admin actions, agent addresses).
@@ -99,7 +100,7 @@ export async function buildApp(services: Services, opts: { https?: SecureContext
   const { security, config } = services;
   await app.register(auditRoutes, { audit: security.audit });
   await app.register(securityEventRoutes, { audit: security.audit });
-  await app.register(metricsRoutes, { metrics: security.metrics, token: config.metrics.token, ipAllowed: services.perimeter.adminAllowed });
+  await app.register(metricsRoutes, { metrics: security.metrics });
   // The dashboard: /assets/*, and index.html for its client-side routes; any other path is a 404.
   await app.register(webRoutes, { sessionTimeoutSeconds: config.security.sessionTimeout });
   app.addHook('onReady', async () => security.start());

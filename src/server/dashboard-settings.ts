@@ -43,7 +43,7 @@ export const dashboardSettingsRoutes: FastifyPluginAsync<{ sessionTimeoutSeconds
     '/api/dashboard/settings',
     {
       schema: { response: { 200: DashboardSettingsSchema } },
-      config: { policy: { auth: 'user', role: 'viewer', allowDuringPasswordChange: true, allowDuringMfaEnrollment: true, decoySafe: true } },
+      config: { policy: { auth: 'user', role: 'viewer', scope: 'account', allowDuringPasswordChange: true, allowDuringMfaEnrollment: true, decoySafe: true } },
     },
     async (request) => ({ serverPin: serverPinOf(request), sessionTimeoutSeconds }),
   );

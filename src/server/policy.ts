@@ -2,14 +2,14 @@ import type { FastifyInstance, FastifyRequest, onRequestHookHandler, preHandlerH
 import type { AgentAuthenticator } from '../fleet/principal.js';
 import { identityError } from '../identity/errors.js';
 import { csrfTokenValid } from '../identity/csrf.js';
-import { ACCESS_COOKIE, CSRF_HEADER, type RoutePolicy } from '../identity/policy.js';
-import { roleAllows } from '../identity/roles.js';
+import { ACCESS_COOKIE, CSRF_HEADER } from '../identity/policy.js';
 import type { HoneyAccounts } from '../identity/honey.js';
 import type { SessionService } from '../identity/sessions/service.js';
+import { ROLES, SCOPES, type RoutePolicy, type UserPolicy } from '../protocol/route-policy.js';
 import { answerDecoyRead, checkDecoyCollections } from './decoy-answers.js';
+import { requireMetricsAccess, type MetricsAccess } from './metrics-access.js';
 import { ErrorSchema } from './schemas.js';
-
-const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
+import { isSafeMethod, principalRefusal } from './user-access.js';
 
 export interface PolicyDeps {
   sessions: SessionService;
@@ -20,6 +20,8 @@ export interface PolicyDeps {
   requireMfaForAdmins?: boolean;
   /** Answers a honey-account (decoy) session's reads with fabricated data (identity/honey.ts). */
   decoys?: HoneyAccounts;
+  /** Needed once a route declares `auth: 'metrics'`. */
+  metrics?: MetricsAccess;
 }
 
 function bearerOf(request: FastifyRequest): string | null {
@@ -48,28 +50,22 @@ function authenticateAgent(agents: AgentAuthenticator): preHandlerHookHandler {
   };
 }
 
-/** Builds the onRequest check for one declared user or open policy. */
-function enforce(policy: Exclude<RoutePolicy, { auth: 'agent' }>, deps: PolicyDeps): onRequestHookHandler {
-  return async function checkPolicy(request) {
-    if (policy.auth === 'none') return;
+/** Builds the onRequest check for one declared user policy. */
+function enforceUser(policy: Required<Pick<UserPolicy, 'credentials' | 'csrf'>> & UserPolicy, deps: PolicyDeps): onRequestHookHandler {
+  return async function checkUserPolicy(request) {
     const bearer = bearerOf(request);
-    const cookie = bearer === null ? request.cookies[ACCESS_COOKIE] : undefined;
+    const cookie = bearer === null && policy.credentials === 'any' ? request.cookies[ACCESS_COOKIE] : undefined;
     const token = bearer ?? cookie;
     if (!token) throw identityError('unauthorized');
     const principal = await deps.sessions.authenticate(token);
     // Browsers attach cookies on their own, so a cookie-authenticated change must prove it came from our page.
-    if (cookie !== undefined && !SAFE_METHODS.has(request.method)) {
+    if (cookie !== undefined && !isSafeMethod(request.method) && policy.csrf === 'required') {
       const presented = request.headers[CSRF_HEADER];
       if (!csrfTokenValid(deps.csrfKey, principal.sessionId, typeof presented === 'string' ? presented : undefined)) throw identityError('csrf_failed');
     }
     request.principal = principal;
-    // A decoy changes nothing. Its reads pass the same checks as a real session's, then get fabrications (answerDecoyRead).
-    if (principal.decoy && !SAFE_METHODS.has(request.method) && !policy.decoySafe) throw identityError('forbidden');
-    if (principal.passwordChangeRequired && !policy.allowDuringPasswordChange) throw identityError('password_change_required');
-    if (deps.requireMfaForAdmins && principal.role === 'admin' && !principal.amr.includes('mfa') && !policy.allowDuringMfaEnrollment) {
-      throw identityError('mfa_enrollment_required');
-    }
-    if (!roleAllows(principal.role, policy.role)) throw identityError('forbidden');
+    const refusal = principalRefusal(policy, principal, request.method, deps);
+    if (refusal) throw identityError(refusal);
     if (policy.stepUp && !(await deps.sessions.stepUp.isFresh(principal.sessionId))) throw identityError('reauthentication_required');
   };
 }
@@ -84,8 +80,34 @@ const asArray = <T>(value: T | T[] | undefined): T[] => (value === undefined ? [
 export interface RouteEntry {
   method: string;
   url: string;
+  /** As declared, with the defaults it relies on spelled out (credentials, csrf). */
   policy: RoutePolicy;
   hasResponseSchema: boolean;
+}
+
+const AUTH_KINDS = new Set<string>(['none', 'agent', 'metrics', 'user']);
+
+/**
+ * Checks one declaration as its route is added, so a route that would be
+ * enforced other than it reads stops the boot; answers it with its defaults.
+ */
+function checkedPolicy(route: RouteOptions): RoutePolicy {
+  const where = `${String(route.method)} ${route.url}`;
+  const policy = route.config?.policy;
+  if (!policy) throw new Error(`${where}: route declares no policy`);
+  if (!AUTH_KINDS.has(policy.auth)) throw new Error(`${where}: unknown auth kind "${String(policy.auth)}"`);
+  if (policy.auth !== 'user') return policy;
+  if (!(ROLES as readonly string[]).includes(policy.role)) throw new Error(`${where}: unknown role "${String(policy.role)}"`);
+  if (!(SCOPES as readonly string[]).includes(policy.scope)) throw new Error(`${where}: a user route names its scope (one of ${SCOPES.join(', ')})`);
+  const credentials = policy.credentials ?? 'any';
+  if (credentials !== 'any' && credentials !== 'bearer') throw new Error(`${where}: unknown credentials "${String(credentials)}"`);
+  const csrf = policy.csrf ?? 'required';
+  if (csrf !== 'required' && !(typeof csrf === 'object' && typeof csrf.exempt === 'string' && csrf.exempt.trim() !== '')) {
+    throw new Error(`${where}: a route exempt from CSRF states why (csrf: { exempt: '<reason>' })`);
+  }
+  const changes = asArray(route.method).some((method) => !isSafeMethod(String(method)));
+  if (policy.role === 'admin' && changes && !policy.resource) throw new Error(`${where}: an admin change names the resource it audits (policy.resource)`);
+  return { ...policy, credentials, csrf };
 }
 
 export function installRoutePolicy(app: FastifyInstance, deps: PolicyDeps): RouteEntry[] {
@@ -94,8 +116,7 @@ export function installRoutePolicy(app: FastifyInstance, deps: PolicyDeps): Rout
   app.decorateRequest('principal', null);
   app.decorateRequest('agent', null);
   app.addHook('onRoute', (route: RouteOptions) => {
-    const policy = route.config?.policy;
-    if (!policy) throw new Error(`${String(route.method)} ${route.url}: route declares no policy`);
+    const policy = checkedPolicy(route);
     for (const method of asArray(route.method)) {
       catalog.push({ method: String(method), url: route.url, policy, hasResponseSchema: Boolean(route.schema?.response) });
     }
@@ -103,9 +124,12 @@ export function installRoutePolicy(app: FastifyInstance, deps: PolicyDeps): Rout
       if (!deps.agents) throw new Error(`${String(route.method)} ${route.url}: agent routes need an agent authenticator`);
       route.onRequest = [...asArray(route.onRequest), requireAgentHeader()];
       route.preHandler = [authenticateAgent(deps.agents), ...asArray(route.preHandler)];
-    } else {
-      route.onRequest = [...asArray(route.onRequest), enforce(policy, deps)];
-      if (policy.auth === 'user' && deps.decoys && !policy.decoySafe) {
+    } else if (policy.auth === 'metrics') {
+      if (!deps.metrics) throw new Error(`${String(route.method)} ${route.url}: metrics routes need the metrics token settings`);
+      route.onRequest = [...asArray(route.onRequest), requireMetricsAccess(deps.metrics)];
+    } else if (policy.auth === 'user') {
+      route.onRequest = [...asArray(route.onRequest), enforceUser({ credentials: 'any', csrf: 'required', ...policy }, deps)];
+      if (deps.decoys && !policy.decoySafe) {
         const success = (route.schema?.response ?? {}) as Record<string, unknown>;
         if (asArray(route.method).includes('GET')) {
           deps.decoys.reads.register(route.url, success['200']);

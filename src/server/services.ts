@@ -69,14 +69,23 @@ export async function openServices(config: Config, opts: { log: Logger; clock?: 
     const perimeter = await createPerimeter({ config: config.perimeter, kv, clock });
     // Identity asks the perimeter for a slot before checking any credential (per-IP failed-login limit).
     const identity = await createIdentity({ db: sql.db, kv, clock, config, secrets, loginGuard: perimeter.loginThrottle.guard });
-    const fleet = createFleet({ db: sql.db, kv, clock, config, secrets, log, streamAuthority: identity.sessions });
+    const security = createSecurity({ sql, kv, clock, config, secrets, log, blocks: perimeter.blocks, egress: perimeter.egress });
+    opened.push(() => security.close());
+    const fleet = createFleet({
+      db: sql.db,
+      kv,
+      clock,
+      config,
+      secrets,
+      log,
+      streamAuthority: identity.sessions,
+      onReportsAccepted: (count) => security.metrics.count('flotilla_reports_ingested_total', {}, count),
+    });
     // This node's own revocations end their streams at once; other nodes' are found by the streams' periodic check.
     identity.sessions.onRevoked(({ sessionIds, tokenIds }) => {
       if (sessionIds.length > 0) fleet.events.endSessions(sessionIds);
       if (tokenIds.length > 0) fleet.events.endTokens(tokenIds);
     });
-    const security = createSecurity({ sql, kv, clock, config, secrets, log, blocks: perimeter.blocks, egress: perimeter.egress });
-    opened.push(() => security.close());
     opened.push(() => fleet.stop());
     security.watchIdentity(identity.events, { revokeUserSessions: (userId, reason) => identity.sessions.revokeAllForUser(userId, reason) });
     perimeter.stats.subscribe((event) => security.onPerimeterEvent(event));

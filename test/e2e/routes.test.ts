@@ -1,5 +1,6 @@
 import Fastify from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { SCOPES, type RoutePolicy } from '../../src/protocol/route-policy.js';
 import { installRoutePolicy } from '../../src/server/policy.js';
 import type { HttpsClient, Reply } from '../harness/client.js';
 import { adminClient, startTestServer, type TestServer } from '../harness/server.js';
@@ -9,6 +10,8 @@ const UNKNOWN_ID = '01890000-0000-7000-8000-000000000000';
 const FAKE_ASSERTION = { id: 'AAAA', rawId: 'AAAA', type: 'public-key', clientExtensionResults: {}, response: { clientDataJSON: 'AAAA', authenticatorData: 'AAAA', signature: 'AAAA' } };
 const FAKE_REGISTRATION = { id: 'AAAA', rawId: 'AAAA', type: 'public-key', clientExtensionResults: {}, response: { clientDataJSON: 'AAAA', attestationObject: 'AAAA' } };
 const USER_PASSWORD = 'Route-Test-Password-1';
+/** Every step that checks a password, a second factor or a passkey assertion. */
+const LOGIN_STEPS = ['/api/auth/login', '/api/auth/token', '/api/auth/login/mfa', '/api/auth/token/mfa', '/api/auth/webauthn/login/verify'];
 
 /** Keys that must never appear in any response body (passwordChangeRequired is a flag, not a secret). */
 const FORBIDDEN_KEY = /(password|passwordhash|hash|secret|pepper|salt|tokenhash|privatekey|sealingkeymaterial|apikeyhash)$/i;
@@ -24,6 +27,24 @@ describe('every route declares its policy and its response schema', () => {
     const app = Fastify();
     installRoutePolicy(app, { sessions: {} as never, csrfKey: new Uint8Array(32) });
     expect(() => app.get('/undeclared', async () => 'x')).toThrow(/declares no policy/);
+  });
+
+  it('stops the boot on a declaration it would not enforce as written', async () => {
+    const app = Fastify();
+    installRoutePolicy(app, { sessions: {} as never, csrfKey: new Uint8Array(32) });
+    const declare = (method: 'get' | 'post', policy: unknown) => () => app[method](`/p${Math.random()}`, { config: { policy: policy as RoutePolicy } }, async () => 'x');
+    expect(declare('get', { auth: 'user', role: 'viewer' })).toThrow(/names its scope/);
+    expect(declare('get', { auth: 'user', role: 'viewer', scope: 'everything' })).toThrow(/names its scope/);
+    expect(declare('get', { auth: 'user', role: 'root', scope: 'account' })).toThrow(/unknown role/);
+    expect(declare('get', { auth: 'session' })).toThrow(/unknown auth kind/);
+    expect(declare('post', { auth: 'user', role: 'viewer', scope: 'account', csrf: { exempt: ' ' } })).toThrow(/exempt from CSRF states why/);
+    expect(declare('post', { auth: 'user', role: 'viewer', scope: 'account', csrf: 'off' })).toThrow(/exempt from CSRF states why/);
+    expect(declare('get', { auth: 'user', role: 'viewer', scope: 'account', credentials: 'cookie' })).toThrow(/unknown credentials/);
+    expect(declare('post', { auth: 'user', role: 'admin', scope: 'users:admin' })).toThrow(/names the resource it audits/);
+    // Metrics routes need the token settings to check against.
+    expect(declare('get', { auth: 'metrics' })).toThrow(/metrics token settings/);
+    expect(declare('get', { auth: 'user', role: 'admin', scope: 'users:admin' })).not.toThrow();
+    expect(declare('post', { auth: 'user', role: 'viewer', scope: 'account', csrf: { exempt: 'verified by a signature over the body' } })).not.toThrow();
   });
 
   describe('on a running server', () => {
@@ -57,6 +78,26 @@ describe('every route declares its policy and its response schema', () => {
         expect(route.policy, `${route.method} ${route.url}`).toBeDefined();
         expect(route.hasResponseSchema, `${route.method} ${route.url} has no response schema`).toBe(true);
       }
+    });
+
+    it('shows every route\'s full policy: user routes their scope and CSRF, /metrics its token, login steps the login limit', () => {
+      const users = catalog().filter((r) => r.policy.auth === 'user');
+      expect(users.length).toBeGreaterThan(30);
+      for (const route of users) {
+        const policy = route.policy as Extract<RoutePolicy, { auth: 'user' }>;
+        expect(SCOPES, `${route.method} ${route.url}`).toContain(policy.scope);
+        expect(policy.credentials, `${route.method} ${route.url}`).toBe('any');
+        expect(policy.csrf, `${route.method} ${route.url}`).toBe('required');
+        if (route.url.startsWith('/api/admin/')) expect(policy.role, route.url).toBe('admin');
+      }
+      expect(catalog().filter((r) => r.url === '/metrics').map((r) => r.policy.auth)).toEqual(['metrics', 'metrics']);
+      for (const url of LOGIN_STEPS) expect(catalog().find((r) => r.url === url && r.method === 'POST')?.policy, url).toEqual({ auth: 'none', rateLimit: 'login' });
+      // Nothing else draws on the failed-login budget.
+      expect(catalog().filter((r) => r.policy.rateLimit === 'login').map((r) => r.url).sort()).toEqual([...LOGIN_STEPS].sort());
+      const open = new Set(catalog().filter((r) => r.policy.auth === 'none').map((r) => r.url));
+      expect([...open].sort()).toEqual(
+        ['/', '/*', '/api/agent/enroll', '/api/auth/refresh', '/api/auth/webauthn/login/options', '/api/openapi.json', '/assets/*', '/healthz', '/readyz', ...LOGIN_STEPS].sort(),
+      );
     });
 
     it('answers a viewer 403 forbidden on every admin route', async () => {

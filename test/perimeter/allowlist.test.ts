@@ -41,6 +41,14 @@ describe('admin IP allowlist', () => {
     expect(logged[0]).toMatchObject({ level: 40, clientIp: '10.21.0.1', path: '/api/admin/users' });
   });
 
+  it('lets a listed address scrape /metrics without the token, and no one else', async () => {
+    expect((await get('/metrics', '10.20.3.4')).statusCode).toBe(200);
+    const outsider = await get('/metrics', '198.51.100.1');
+    expect(outsider.statusCode).toBe(401);
+    expect(outsider.headers['www-authenticate']).toMatch(/^Bearer/);
+    expect(outsider.body).not.toContain('flotilla_');
+  });
+
   it('leaves other routes alone', async () => {
     expect((await get('/api/me', '198.51.100.1')).statusCode).toBe(401);
     expect((await get('/healthz', '198.51.100.1')).statusCode).toBe(200);

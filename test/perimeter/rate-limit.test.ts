@@ -1,8 +1,9 @@
 import { randomUUID } from 'node:crypto';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import type { RoutePolicy } from '../../src/identity/policy.js';
+import type { RoutePolicy } from '../../src/protocol/route-policy.js';
 import { ManualClock } from '../../src/lib/clock.js';
+import { commonError } from '../../src/lib/errors.js';
 import type { Reply } from '../harness/client.js';
 import { findOnPath, startRedis } from '../harness/services.js';
 import { adminClient, startTestServer, STRONG_PASSWORD, type TestServer } from '../harness/server.js';
@@ -201,6 +202,29 @@ describe('named endpoint limits', () => {
       const last = await t.app.inject({ url: '/test/burst' });
       expect(last.headers['ratelimit-policy']).toContain('"burst";q=2;w=60');
       expect(t.app.perimeter.stats.rateLimitedByPolicy.get('burst')).toBe(2);
+    } finally {
+      await t.close();
+    }
+  });
+});
+
+describe('the failed-login limit', () => {
+  it('applies to every route that declares rateLimit \'login\', whatever its URL, and to no other', async () => {
+    const t = await buildTestApp({ env: { FLOTILLA_PERIMETER_RATE_LIMIT_LOGIN_LIMIT: '2', FLOTILLA_PERIMETER_RATE_LIMIT_LOGIN_WINDOW_SECONDS: '300' } });
+    try {
+      const refuse = async () => {
+        throw commonError('unauthorized');
+      };
+      t.app.post('/test/sign-in-step', { config: { policy: { auth: 'none', rateLimit: 'login' } } }, refuse);
+      t.app.post('/test/other-step', { config: { policy: { auth: 'none' } } }, refuse);
+      await t.app.ready();
+      const attempt = async (url: string) => (await t.app.inject({ method: 'POST', url, remoteAddress: '198.51.100.40' })).statusCode;
+      expect([await attempt('/test/other-step'), await attempt('/test/other-step'), await attempt('/test/other-step')]).toEqual([401, 401, 401]);
+      expect([await attempt('/test/sign-in-step'), await attempt('/test/sign-in-step'), await attempt('/test/sign-in-step')]).toEqual([401, 401, 429]);
+      const limited = await t.app.inject({ method: 'POST', url: '/test/sign-in-step', remoteAddress: '198.51.100.40' });
+      expect(limited.headers['ratelimit-policy']).toContain('"login";q=2;w=300');
+      // The budget is per address.
+      expect((await t.app.inject({ method: 'POST', url: '/test/sign-in-step', remoteAddress: '198.51.100.41' })).statusCode).toBe(401);
     } finally {
       await t.close();
     }

@@ -36,6 +36,10 @@ for (const { mode, available } of modes()) {
       expect(seqs).toEqual([...seqs].sort((a, b) => b - a));
       for (const item of all.json.items) expect(Object.keys(item)).not.toContain('hash');
 
+      // The admin change names the resource its route declares.
+      const requests = (await admin.get('/api/admin/audit?action=admin_request&limit=500')).json.items;
+      expect(requests.find((e: { after: { route: string } }) => e.after.route === '/api/admin/users')).toMatchObject({ resourceType: 'user', actorId: adminId, after: { method: 'POST', statusCode: 201 } });
+
       const failed = (await admin.get('/api/admin/audit?action=login_failed')).json.items;
       expect(failed).toHaveLength(2);
       expect(failed.every((e: { success: boolean; actorIp: string }) => !e.success && e.actorIp === '127.0.0.1')).toBe(true);

@@ -8,8 +8,8 @@ import { HistoryQuery, HistorySchema, IdParam, MachineDetailSchema, MachinePage,
 /** The fleet as people see it: summary, machines, history, tags and live events. */
 export const fleetRoutes: FastifyPluginAsync<{ fleet: Fleet }> = async (base, { fleet }) => {
   const app = base.withTypeProvider<TypeBoxTypeProvider>();
-  const viewer = { policy: { auth: 'user', role: 'viewer' } } as const;
-  const operator = { policy: { auth: 'user', role: 'operator' } } as const;
+  const viewer = { policy: { auth: 'user', role: 'viewer', scope: 'fleet:read' } } as const;
+  const operator = { policy: { auth: 'user', role: 'operator', scope: 'fleet:write' } } as const;
 
   app.get('/api/fleet/summary', { schema: { response: { 200: SummarySchema } }, config: viewer }, () => fleet.machines.summary());
 

@@ -11,9 +11,9 @@ const actorOf = (request: FastifyRequest): Actor => ({ id: request.principal?.us
 /** User administration; admins only. */
 export const adminUserRoutes: FastifyPluginAsync<{ identity: Identity }> = async (base, { identity }) => {
   const app = base.withTypeProvider<TypeBoxTypeProvider>();
-  const admin = { policy: { auth: 'user', role: 'admin' } } as const;
+  const admin = { policy: { auth: 'user', role: 'admin', scope: 'users:admin', resource: 'user' } } as const;
   // Changes that hand someone an account or admin rights: a stolen admin session alone cannot make them.
-  const takeover = { policy: { auth: 'user', role: 'admin', stepUp: true } } as const;
+  const takeover = { policy: { ...admin.policy, stepUp: true } } as const;
   const { users, sessions } = identity;
 
   app.get('/api/admin/users', { schema: { querystring: ListQuery, response: { 200: UserPage } }, config: admin }, (request) =>

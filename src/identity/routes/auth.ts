@@ -45,6 +45,8 @@ export function listenerPort(request: FastifyRequest): number {
 export const authRoutes: FastifyPluginAsync<{ identity: Identity; clock: Clock }> = async (base, { identity, clock }) => {
   const app = base.withTypeProvider<TypeBoxTypeProvider>();
   const open = { policy: { auth: 'none' } } as const;
+  /** Every step that checks a credential takes a failed-login slot per IP first. */
+  const loginStep = { policy: { auth: 'none', rateLimit: 'login' } } as const;
   const browserSession = (reply: FastifyReply, result: LoginResult) => {
     setSessionCookies(reply, result.tokens, clock.nowMs());
     return { user: result.user, csrfToken: result.tokens.csrfToken, passwordChangeRequired: result.passwordChangeRequired };
@@ -56,23 +58,23 @@ export const authRoutes: FastifyPluginAsync<{ identity: Identity; clock: Clock }
     passwordChangeRequired,
   });
 
-  app.post('/api/auth/login', { schema: { body: Credentials, response: { 200: LoginResponse } }, config: open }, async (request, reply) => {
+  app.post('/api/auth/login', { schema: { body: Credentials, response: { 200: LoginResponse } }, config: loginStep }, async (request, reply) => {
     const outcome = await identity.login(request.body, requestFacts(request));
     if (outcome.mfaRequired) return { mfaRequired: true as const, mfaTicket: outcome.mfaTicket, methods: outcome.methods };
     return browserSession(reply, outcome);
   });
 
-  app.post('/api/auth/login/mfa', { schema: { body: MfaCodeBody, response: { 200: LoginSession } }, config: open }, async (request, reply) =>
+  app.post('/api/auth/login/mfa', { schema: { body: MfaCodeBody, response: { 200: LoginSession } }, config: loginStep }, async (request, reply) =>
     browserSession(reply, await identity.loginSecondFactor(request.body, requestFacts(request))),
   );
 
-  app.post('/api/auth/token', { schema: { body: Credentials, response: { 200: TokenResponse } }, config: open }, async (request) => {
+  app.post('/api/auth/token', { schema: { body: Credentials, response: { 200: TokenResponse } }, config: loginStep }, async (request) => {
     const outcome = await identity.login(request.body, requestFacts(request));
     if (outcome.mfaRequired) return { mfaRequired: true as const, mfaTicket: outcome.mfaTicket, methods: outcome.methods };
     return bearerSession(outcome);
   });
 
-  app.post('/api/auth/token/mfa', { schema: { body: MfaCodeBody, response: { 200: TokenSession } }, config: open }, async (request) =>
+  app.post('/api/auth/token/mfa', { schema: { body: MfaCodeBody, response: { 200: TokenSession } }, config: loginStep }, async (request) =>
     bearerSession(await identity.loginSecondFactor(request.body, requestFacts(request))),
   );
 
@@ -82,7 +84,7 @@ export const authRoutes: FastifyPluginAsync<{ identity: Identity; clock: Clock }
     async (request) => identity.passkeyLoginOptions(request.body),
   );
 
-  app.post('/api/auth/webauthn/login/verify', { schema: { body: PasskeyLoginBody, response: { 200: LoginSession } }, config: open }, async (request, reply) => {
+  app.post('/api/auth/webauthn/login/verify', { schema: { body: PasskeyLoginBody, response: { 200: LoginSession } }, config: loginStep }, async (request, reply) => {
     const origins = identity.passkeys.originsFor(listenerPort(request));
     return browserSession(reply, await identity.passkeyLogin(request.body, requestFacts(request), origins));
   });
@@ -91,7 +93,7 @@ export const authRoutes: FastifyPluginAsync<{ identity: Identity; clock: Clock }
     '/api/auth/refresh',
     {
       schema: { body: RefreshBody, response: { 200: RefreshResponse } },
-      config: { policy: { auth: 'none' } },
+      config: open,
       // A browser refresh carries only the cookie.
       preValidation: emptyBodyAsObject,
     },
@@ -111,7 +113,7 @@ export const authRoutes: FastifyPluginAsync<{ identity: Identity; clock: Clock }
 
   app.post(
     '/api/auth/logout',
-    { schema: { response: { 200: Ok } }, config: { policy: { auth: 'user', role: 'viewer', allowDuringPasswordChange: true, allowDuringMfaEnrollment: true, decoySafe: true } } },
+    { schema: { response: { 200: Ok } }, config: { policy: { auth: 'user', role: 'viewer', scope: 'account', allowDuringPasswordChange: true, allowDuringMfaEnrollment: true, decoySafe: true } } },
     async (request, reply) => {
       const principal = request.principal;
       if (principal) {

@@ -32,7 +32,7 @@ function principalOf(principal: Principal | null): Principal {
 /** The signed-in user's own account. */
 export const meRoutes: FastifyPluginAsync<{ identity: Identity; clock: Clock }> = async (base, { identity, clock }) => {
   const app = base.withTypeProvider<TypeBoxTypeProvider>();
-  const self = { auth: 'user', role: 'viewer', allowDuringPasswordChange: true, allowDuringMfaEnrollment: true } as const;
+  const self = { auth: 'user', role: 'viewer', scope: 'account', allowDuringPasswordChange: true, allowDuringMfaEnrollment: true } as const;
 
   app.get('/api/me', { schema: { response: { 200: Type.Object({ user: UserSchema }, { additionalProperties: false }) } }, config: { policy: self } }, async (request) => ({
     user: await identity.users.get(principalOf(request.principal).userId),
@@ -60,7 +60,7 @@ export const meRoutes: FastifyPluginAsync<{ identity: Identity; clock: Clock }> 
     },
   );
 
-  app.get('/api/me/sessions', { schema: { response: { 200: SessionList } }, config: { policy: { auth: 'user', role: 'viewer' } } }, async (request) => {
+  app.get('/api/me/sessions', { schema: { response: { 200: SessionList } }, config: { policy: { auth: 'user', role: 'viewer', scope: 'account' } } }, async (request) => {
     const principal = principalOf(request.principal);
     const rows = await identity.sessions.listForUser(principal.userId);
     return { items: rows.map((row) => sessionView(row, principal.sessionId)), next: null };
@@ -68,7 +68,7 @@ export const meRoutes: FastifyPluginAsync<{ identity: Identity; clock: Clock }> 
 
   app.delete(
     '/api/me/sessions/:id',
-    { schema: { params: IdParam, response: { 200: Ok } }, config: { policy: { auth: 'user', role: 'viewer' } } },
+    { schema: { params: IdParam, response: { 200: Ok } }, config: { policy: { auth: 'user', role: 'viewer', scope: 'account' } } },
     async (request) => {
       const principal = principalOf(request.principal);
       const owned = (await identity.sessions.listForUser(principal.userId)).some((row) => row.id === request.params.id);

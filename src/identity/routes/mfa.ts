@@ -34,7 +34,7 @@ function principalOf(request: FastifyRequest): Principal {
  */
 export const mfaRoutes: FastifyPluginAsync<{ identity: Identity; clock: Clock }> = async (base, { identity, clock }) => {
   const app = base.withTypeProvider<TypeBoxTypeProvider>();
-  const enroll = { policy: { auth: 'user', role: 'viewer', allowDuringMfaEnrollment: true } } as const;
+  const enroll = { policy: { auth: 'user', role: 'viewer', scope: 'account', allowDuringMfaEnrollment: true } } as const;
   // Adding, removing or minting a factor: a stolen session alone must not swap or strip the account's second factor.
   const change = { policy: { ...enroll.policy, stepUp: true } } as const;
   const { mfa, passkeys } = identity;

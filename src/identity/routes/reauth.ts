@@ -18,7 +18,7 @@ function sessionOf(request: FastifyRequest): ReauthSession {
 export const reauthRoutes: FastifyPluginAsync<{ identity: Identity }> = async (base, { identity }) => {
   const app = base.withTypeProvider<TypeBoxTypeProvider>();
   // Reachable by an admin still to enroll: adding the first factor is itself a step-up route.
-  const self = { policy: { auth: 'user', role: 'viewer', allowDuringMfaEnrollment: true } } as const;
+  const self = { policy: { auth: 'user', role: 'viewer', scope: 'account', allowDuringMfaEnrollment: true } } as const;
 
   app.post('/api/me/reauth', { schema: { body: ReauthBody, response: { 200: ReauthResponse } }, config: self }, async (request) => {
     const origins = identity.passkeys.originsFor(listenerPort(request));

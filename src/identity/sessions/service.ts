@@ -7,6 +7,7 @@ import type { Database } from '../../store/sql/tables.js';
 import { csrfTokenFor, csrfTokenValid } from '../csrf.js';
 import { identityError } from '../errors.js';
 import type { EventSink } from '../events.js';
+import { SCOPES, type Scope } from '../../protocol/route-policy.js';
 import { isRole, type Role } from '../roles.js';
 import type { AccessClaims, AccessTokenIssuer } from '../tokens/access-token.js';
 import type { UserRow } from '../users/repo.js';
@@ -39,6 +40,8 @@ export interface Principal {
   accessExpiresAt: number;
   /** A honey-account session: sees fabricated data, changes nothing (see honey.ts). */
   decoy: boolean;
+  /** The API scopes this credential reaches (a route's `policy.scope` must be one); a session holds every scope. */
+  scopes: readonly Scope[];
 }
 
 /** What this process just revoked: whole sessions, or single access tokens. */
@@ -81,6 +84,7 @@ function principalOf(claims: AccessClaims, decoy: boolean): Principal {
     passwordChangeRequired: claims.pcr,
     accessExpiresAt: claims.exp * 1000,
     decoy,
+    scopes: SCOPES,
   };
 }
 

@@ -25,7 +25,7 @@ export function filterOf(q: FilterQuery): AuditFilter {
 /** The audit log for admins: list with filters, verify the chain, export it. */
 export const auditRoutes: FastifyPluginAsync<{ audit: AuditService }> = async (base, { audit }) => {
   const app = base.withTypeProvider<TypeBoxTypeProvider>();
-  const admin = { policy: { auth: 'user', role: 'admin' } } as const;
+  const admin = { policy: { auth: 'user', role: 'admin', scope: 'audit:read' } } as const;
 
   app.get('/api/admin/audit', { schema: { querystring: AuditListQuery, response: { 200: AuditPage } }, config: admin }, (request) =>
     audit.list(filterOf(request.query), { limit: request.query.limit, cursor: request.query.cursor }),

@@ -8,7 +8,7 @@ import { AuditPage, SecurityEventsQuery } from './schemas.js';
 /** Recent security events (failed logins, lockouts, honey hits, blocks, alerts), newest first, from the audit chain. */
 export const securityEventRoutes: FastifyPluginAsync<{ audit: AuditService }> = async (base, { audit }) => {
   const app = base.withTypeProvider<TypeBoxTypeProvider>();
-  const admin = { policy: { auth: 'user', role: 'admin' } } as const;
+  const admin = { policy: { auth: 'user', role: 'admin', scope: 'audit:read' } } as const;
 
   app.get('/api/admin/security/events', { schema: { querystring: SecurityEventsQuery, response: { 200: AuditPage } }, config: admin }, (request) => {
     const { action, from, to, limit, cursor } = request.query;
