@@ -8,7 +8,9 @@ import { fleetError } from './errors.js';
 import type { AgentAuthenticator, AgentPrincipal } from './principal.js';
 import { machineStatus, type MachineStatus } from './status.js';
 
-export const AGENT_KEY_PREFIX = 'fla';
+import { AGENT_KEY_PREFIX } from '../protocol/agent-key.js';
+
+export { AGENT_KEY_PREFIX };
 const DUMMY_HASH = hashSecret('flotilla-no-such-agent');
 const DUMMY_SECRET = 'A'.repeat(43);
 

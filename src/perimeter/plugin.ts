@@ -11,6 +11,9 @@ import type { LoginSlot } from './login-throttle.js';
 import type { Perimeter } from './module.js';
 import { rateLimitHeaders, type RateRule, type RateUsage } from './rate-limit.js';
 import type { RefusalReason } from './stats.js';
+import { bearerToken } from '../lib/bearer.js';
+import { parseToken } from '../lib/secret-token.js';
+import { AGENT_KEY_PREFIX } from '../protocol/agent-key.js';
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -28,8 +31,6 @@ const PROBES = new Set(['/healthz', '/readyz']);
  */
 const STATIC_ASSETS = '/assets/*';
 const BUILT_IN_LIMITS = new Set(['ip', 'user', 'agent', 'login']);
-/** `fla_<agentId>_<secret>`: the id is a UUID (DESIGN.md §13). */
-const AGENT_KEY = /^Bearer fla_([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})_/i;
 
 interface RequestState {
   ip: string;
@@ -148,7 +149,7 @@ export const perimeterPlugin = fp<{ perimeter: Perimeter }>(
       if (blocked) throw refuse(request, 'ip_blocked', perimeterError('ip_blocked'));
 
       const policy = request.routeOptions.config?.policy;
-      const agentId = policy?.auth === 'agent' ? AGENT_KEY.exec(request.headers.authorization ?? '')?.[1]?.toLowerCase() : undefined;
+      const agentId = policy?.auth === 'agent' ? parseToken(AGENT_KEY_PREFIX, bearerToken(request.headers.authorization) ?? '')?.id.toLowerCase() : undefined;
       // Agents are limited per agent, not per address: a whole fleet may sit behind one NAT.
       if (agentId) await limit(request, state, 'agent', limits.agent, `agent:${agentId}`);
       else if (routeUrl !== STATIC_ASSETS) await limit(request, state, 'ip', limits.ip, subject);

@@ -1,6 +1,7 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { FastifyRequest, onRequestHookHandler } from 'fastify';
 import { identityError } from '../identity/errors.js';
+import { bearerToken } from '../lib/bearer.js';
 
 export interface MetricsAccess {
   /** `metrics.token`; without it (and without an allowlist) every scrape is refused. */
@@ -20,8 +21,7 @@ export function requireMetricsAccess(access: MetricsAccess): onRequestHookHandle
   const expected = access.token ? digest(access.token) : null;
   const tokenMatches = (request: FastifyRequest): boolean => {
     if (!expected) return false;
-    const header = request.headers.authorization;
-    const presented = typeof header === 'string' && header.startsWith('Bearer ') ? header.slice(7) : '';
+    const presented = bearerToken(request.headers.authorization) ?? '';
     return timingSafeEqual(digest(presented), expected);
   };
   return async function checkMetricsAccess(request) {

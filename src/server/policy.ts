@@ -10,6 +10,7 @@ import { answerDecoyRead, checkDecoyCollections } from './decoy-answers.js';
 import { requireMetricsAccess, type MetricsAccess } from './metrics-access.js';
 import { ErrorSchema } from './schemas.js';
 import { isSafeMethod, principalRefusal } from './user-access.js';
+import { bearerToken } from '../lib/bearer.js';
 
 export interface PolicyDeps {
   sessions: SessionService;
@@ -24,12 +25,7 @@ export interface PolicyDeps {
   metrics?: MetricsAccess;
 }
 
-function bearerOf(request: FastifyRequest): string | null {
-  const header = request.headers.authorization;
-  if (typeof header !== 'string') return null;
-  const match = /^Bearer ([A-Za-z0-9._~+/=-]{1,4096})$/.exec(header);
-  return match?.[1] ?? null;
-}
+const bearerOf = (request: FastifyRequest): string | null => bearerToken(request.headers.authorization);
 
 /**
  * Agent routes, in two steps. A request with no Authorization header is

@@ -67,7 +67,7 @@ for (const backend of kvBackends()) {
     it('limits agents per agent id, not per address', async () => {
       nextWindow();
       const c = t.client();
-      const send = (agentId: string) => c.post('/api/agent/report', {}, { bearer: `fla_${agentId}_c2VjcmV0`, cookies: false });
+      const send = (agentId: string) => c.post('/api/agent/report', {}, { bearer: `fla_${agentId}_${'A'.repeat(43)}`, cookies: false });
       const one = randomUUID();
       const first = [];
       for (let i = 0; i < 300; i++) first.push(await send(one));
