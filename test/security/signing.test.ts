@@ -89,7 +89,7 @@ describe('command signing', () => {
     expect(verifyCommand(signer.publicKeyRaw, { ...signed, params: reordered.params })).toBe(true);
     expect(canonicalCommand(payload)).toBe(
       '{"action":"run_script","agentId":"0194f3a0-6c1e-7b2a-9d4e-5f6a7b8c9d0e","expiresAt":1767269160000,' +
-        '"id":"0194f3a1-9c8d-7e6f-a5b4-c3d2e1f00918","issuedAt":1767268860000,' +
+        '"id":"0194f3a1-9c8d-7e6f-a5b4-c3d2e1f00918","issuedAt":1767268860000,"nonce":"AAECAwQFBgcICQoLDA0ODw",' +
         '"params":{"args":{"dirs":["/var/log/app","/var/log/web"],"keep":7},"name":"rotate-logs"}}',
     );
   });

@@ -8,6 +8,7 @@ import {
   CommandPage,
   CommandRequestSchema,
   DecisionBody,
+  EmptyBody,
   IdParam,
   ListQuery,
   MachineCommandPage,
@@ -15,6 +16,11 @@ import {
   PageQuery,
   ResultList,
 } from './schemas.js';
+
+/** Actions without input may be posted with no body at all. */
+const emptyBodyAllowed = async (request: FastifyRequest) => {
+  if (request.body === undefined || request.body === null) request.body = {};
+};
 
 function actorOf(request: FastifyRequest): Actor {
   const principal = request.principal;
@@ -52,15 +58,15 @@ export const commandRoutes: FastifyPluginAsync<{ commands: Commands }> = async (
     return commands.reads.results(view.id);
   });
 
-  app.post('/api/commands/:id/approve', { schema: { params: IdParam, body: DecisionBody, response: { 200: CommandRequestSchema } }, config: approver }, (request) =>
+  app.post('/api/commands/:id/approve', { schema: { params: IdParam, body: DecisionBody, response: { 200: CommandRequestSchema } }, config: approver, preValidation: emptyBodyAllowed }, (request) =>
     commands.requests.approve(actorOf(request), request.params.id, request.body.comment),
   );
 
-  app.post('/api/commands/:id/reject', { schema: { params: IdParam, body: DecisionBody, response: { 200: CommandRequestSchema } }, config: approver }, (request) =>
+  app.post('/api/commands/:id/reject', { schema: { params: IdParam, body: DecisionBody, response: { 200: CommandRequestSchema } }, config: approver, preValidation: emptyBodyAllowed }, (request) =>
     commands.requests.reject(actorOf(request), request.params.id, request.body.comment),
   );
 
-  app.post('/api/commands/:id/cancel', { schema: { params: IdParam, response: { 200: CommandRequestSchema } }, config: operator }, (request) =>
+  app.post('/api/commands/:id/cancel', { schema: { params: IdParam, body: EmptyBody, response: { 200: CommandRequestSchema } }, config: operator, preValidation: emptyBodyAllowed }, (request) =>
     commands.requests.cancel(actorOf(request), request.params.id),
   );
 

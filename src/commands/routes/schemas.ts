@@ -1,4 +1,5 @@
 import { Type } from 'typebox';
+import { MAX_KID, MAX_RESULT_CT_CHARS } from '../../protocol/sealing.js';
 import { ACTIONS } from '../catalog.js';
 import { COMMAND_STATES, REQUEST_STATES } from '../view.js';
 
@@ -19,9 +20,9 @@ export const NewCommandBody = Type.Object(
   },
   strict,
 );
+export const EmptyBody = Type.Object({}, strict);
 export const DecisionBody = Type.Object({ comment: Type.Optional(Type.String({ maxLength: 1000 })) }, strict);
 export const IdParam = Type.Object({ id: Uuid }, strict);
-export const CommandIdParam = Type.Object({ commandId: Uuid }, strict);
 
 export const ListQuery = Type.Object(
   {
@@ -102,6 +103,16 @@ export const MachineCommandPage = Type.Object({
   ),
   next: Type.Union([Type.String(), Type.Null()]),
 });
-/** Any JSON body: the route opens and checks the sealed envelope itself, so every failure is its own clear code. */
-export const SealedBody = Type.Unknown();
+/** The sealed envelope (docs/protocol.md); its exact checks are isSealedEnvelope's. */
+export const SealedBody = Type.Object(
+  {
+    v: Type.Literal(1),
+    kid: Type.Integer({ minimum: 1, maximum: MAX_KID }),
+    ts: Type.Integer({ minimum: 0 }),
+    seq: Type.Integer({ minimum: 0 }),
+    nonce: Type.String({ maxLength: 64 }),
+    ct: Type.String({ maxLength: MAX_RESULT_CT_CHARS }),
+  },
+  strict,
+);
 export const OkResponse = Type.Object({ ok: Type.Literal(true) });
