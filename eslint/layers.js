@@ -18,10 +18,11 @@ export const LAYERS = {
   perimeter: ['lib', 'protocol', 'store', 'config'],
   identity: ['lib', 'protocol', 'store', 'config'],
   fleet: ['lib', 'protocol', 'store', 'config'],
+  commands: ['lib', 'protocol', 'store', 'config'],
   security: ['lib', 'protocol', 'store', 'config', 'identity'],
-  server: ['lib', 'protocol', 'store', 'config', 'perimeter', 'identity', 'fleet', 'security'],
+  server: ['lib', 'protocol', 'store', 'config', 'perimeter', 'identity', 'fleet', 'commands', 'security'],
   agent: ['lib', 'protocol'],
-  cli: ['lib', 'protocol', 'store', 'config', 'perimeter', 'identity', 'fleet', 'security', 'server', 'agent'],
+  cli: ['lib', 'protocol', 'store', 'config', 'perimeter', 'identity', 'fleet', 'commands', 'security', 'server', 'agent'],
   // The dashboard speaks HTTP; from the server's code it shares only pure helpers (its route table).
   web: ['lib'],
 };

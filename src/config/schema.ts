@@ -232,6 +232,20 @@ export const ConfigSchema = Type.Object(
       },
       { additionalProperties: false, default: {} },
     ),
+    commands: Type.Object(
+      {
+        /** Approvals by admins other than the requester that a high-risk command (run_script, restart_agent) needs. */
+        approvals: Type.Integer({ minimum: 1, maximum: 3, default: 1 }),
+        /** How long a signed command stays valid after approval, unless the request sets ttlSeconds. */
+        defaultTtlSeconds: Type.Integer({ minimum: 10, maximum: 86400, default: 600 }),
+        maxTtlSeconds: Type.Integer({ minimum: 10, maximum: 86400, default: 86400 }),
+        /** A request not approved within this many seconds expires. */
+        approvalWindowSeconds: Type.Integer({ minimum: 60, maximum: 604800, default: 86400 }),
+        /** Most machines one request may reach. */
+        maxTargets: Type.Integer({ minimum: 1, maximum: 100000, default: 1000 }),
+      },
+      { additionalProperties: false, default: {} },
+    ),
     audit: Type.Object(
       {
         /** Entries older than this are removed, leaving a signed anchor at the cut. */

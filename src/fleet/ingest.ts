@@ -39,6 +39,8 @@ export interface IngestDeps {
   settings: IngestSettings;
   /** Told after each commit, with the number of reports stored; must not throw. */
   onIngested: (machineId: string, accepted: number) => void;
+  /** The agent's queued commands, marked delivered (they ride in the answer). */
+  pendingCommands?: (agentId: string) => Promise<SignedCommand[]>;
 }
 
 /** What survived every check: the reports, and the envelope fields that bind them. */
@@ -98,7 +100,8 @@ export class ReportIngest {
     const opened = this.open(agent, body, now);
     const accepted = await this.store(agent.id, opened, ip, now);
     this.deps.onIngested(agent.id, accepted);
-    const answer: ReportAnswer = { accepted, commands: [], intervalSeconds: this.deps.settings.reportIntervalSeconds };
+    const commands = (await this.deps.pendingCommands?.(agent.id)) ?? [];
+    const answer: ReportAnswer = { accepted, commands, intervalSeconds: this.deps.settings.reportIntervalSeconds };
     if (opened.kid !== null && agent.kid > opened.kid) {
       // The agent still seals under a rotated-out version: hand it the current key, sealed under the one it has.
       answer.rekey = sealRekey(this.deps.keys.sealingKey(agent.id, opened.kid), agent.id, agent.kid, this.deps.keys.sealingKey(agent.id, agent.kid));

@@ -1,6 +1,7 @@
 import type { Kysely } from 'kysely';
 import type { Config, Secrets } from '../config/schema.js';
 import type { Clock } from '../lib/clock.js';
+import type { SignedCommand } from '../protocol/signing.js';
 import type { Kv } from '../store/kv/kv.js';
 import type { Database } from '../store/sql/tables.js';
 import { AgentService } from './agents.js';
@@ -40,12 +41,16 @@ export interface FleetOptions {
   jobIntervalMs?: number;
   /** Told how many reports a batch stored, after its commit (the ingest counter); must not throw. */
   onReportsAccepted?: (count: number) => void;
+  /** Key material, when the caller derived it already (default: from secrets). */
+  keys?: FleetKeys;
+  /** Commands to hand an agent in its report answer. */
+  pendingCommands?: (agentId: string) => Promise<SignedCommand[]>;
 }
 
 export function createFleet(opts: FleetOptions): Fleet {
   const { db, kv, clock, log } = opts;
   const settings = opts.config.fleet;
-  const keys = fleetKeys(opts.secrets);
+  const keys = opts.keys ?? fleetKeys(opts.secrets);
   const agents = new AgentService({ db, clock, keyGraceSeconds: settings.keyGraceSeconds });
   const machines = new MachineService({ db, clock });
   const { maxPerSession, maxPerUser, maxTotal } = settings.streams;
@@ -64,6 +69,7 @@ export function createFleet(opts: FleetOptions): Fleet {
       if (accepted > 0) opts.onReportsAccepted?.(accepted);
       void events.machineChanged(machineId);
     },
+    ...(opts.pendingCommands ? { pendingCommands: opts.pendingCommands } : {}),
   });
   const rollups = new RollupJob({ db, kv, clock, retention: settings.retention, log, intervalMs: opts.jobIntervalMs });
   return {

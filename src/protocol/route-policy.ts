@@ -37,6 +37,12 @@ export const SCOPES = [
   'audit:read',
   /** Perimeter controls: IP blocks. */
   'security:admin',
+  /** Reading remote commands, their states and (operators) outputs. */
+  'commands:read',
+  /** Requesting and cancelling remote commands. */
+  'commands:run',
+  /** Approving or rejecting another person's command request. */
+  'commands:approve',
 ] as const;
 export type Scope = (typeof SCOPES)[number];
 

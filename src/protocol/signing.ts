@@ -1,6 +1,6 @@
 /**
  * Signed remote commands (DESIGN.md §4 "Commands", §13): Ed25519 over the
- * RFC 8785 canonical JSON of the six payload fields. Pure functions over
+ * RFC 8785 canonical JSON of the seven payload fields. Pure functions over
  * node:crypto, shared by the server (signs) and the agent (verifies).
  */
 import { createPrivateKey, createPublicKey, sign as ed25519Sign, verify as ed25519Verify, type KeyObject } from 'node:crypto';
@@ -12,6 +12,8 @@ export interface CommandPayload {
   agentId: string;
   action: string;
   params: Record<string, unknown>;
+  /** 16 random bytes, base64url (22 chars). */
+  nonce: string;
   issuedAt: number;
   expiresAt: number;
 }
@@ -32,7 +34,7 @@ const PUBLIC_KEY_BYTES = 32;
 const SIGNATURE_BYTES = 64;
 /** PKCS#8 DER header of an Ed25519 private key (RFC 8410); the 32-byte seed follows. */
 const PKCS8_ED25519_PREFIX = Buffer.from('302e020100300506032b657004220420', 'hex');
-const PAYLOAD_KEYS = ['action', 'agentId', 'expiresAt', 'id', 'issuedAt', 'params'];
+const PAYLOAD_KEYS = ['action', 'agentId', 'expiresAt', 'id', 'issuedAt', 'nonce', 'params'];
 const SIGNED_KEYS = [...PAYLOAD_KEYS, 'sig'];
 
 export function commandSignerFromSeed(seed: Uint8Array): CommandSigner {
@@ -52,7 +54,7 @@ export function commandSignerFromSeed(seed: Uint8Array): CommandSigner {
   };
 }
 
-/** True only for a well-formed command (exactly the seven keys) signed by `publicKeyRaw`. Never throws. */
+/** True only for a well-formed command (exactly the eight keys) signed by `publicKeyRaw`. Never throws. */
 export function verifyCommand(publicKeyRaw: string, cmd: SignedCommand): boolean {
   try {
     if (!isCommandPayload(cmd, SIGNED_KEYS)) return false;
@@ -66,13 +68,13 @@ export function verifyCommand(publicKeyRaw: string, cmd: SignedCommand): boolean
   }
 }
 
-/** RFC 8785 canonical JSON of the six signed fields: the exact bytes (UTF-8) that are signed. */
+/** RFC 8785 canonical JSON of the seven signed fields: the exact bytes (UTF-8) that are signed. */
 export function canonicalCommand(cmd: CommandPayload): string {
   return canonicalJson(pickPayload(cmd));
 }
 
 function pickPayload(cmd: CommandPayload): CommandPayload {
-  return { id: cmd.id, agentId: cmd.agentId, action: cmd.action, params: cmd.params, issuedAt: cmd.issuedAt, expiresAt: cmd.expiresAt };
+  return { id: cmd.id, agentId: cmd.agentId, action: cmd.action, params: cmd.params, nonce: cmd.nonce, issuedAt: cmd.issuedAt, expiresAt: cmd.expiresAt };
 }
 
 function publicKeyFromRaw(publicKeyRaw: string): KeyObject | null {
@@ -92,6 +94,7 @@ function isCommandPayload(value: unknown, keys: readonly string[]): value is Com
     isNonEmptyString(cmd.agentId) &&
     isNonEmptyString(cmd.action) &&
     isPlainObject(cmd.params) &&
+    isNonEmptyString(cmd.nonce) &&
     isTimestamp(cmd.issuedAt) &&
     isTimestamp(cmd.expiresAt) &&
     (!keys.includes('sig') || typeof cmd.sig === 'string')

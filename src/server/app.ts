@@ -3,6 +3,8 @@ import swagger from '@fastify/swagger';
 import Fastify, { LogController, type FastifyInstance } from 'fastify';
 import type { SecureContextOptions } from 'node:tls';
 import { Type } from 'typebox';
+import { commandAgentRoutes } from '../commands/routes/agent.js';
+import { commandRoutes } from '../commands/routes/commands.js';
 import { fleetAdminRoutes } from '../fleet/routes/admin.js';
 import { agentRoutes } from '../fleet/routes/agent.js';
 import { fleetRoutes } from '../fleet/routes/fleet.js';
@@ -96,6 +98,8 @@ export async function buildApp(services: Services, opts: { https?: SecureContext
   await app.register(agentRoutes, { fleet });
   await app.register(fleetAdminRoutes, { fleet });
   await app.register(fleetRoutes, { fleet });
+  await app.register(commandAgentRoutes, { commands: services.commands });
+  await app.register(commandRoutes, { commands: services.commands });
   await app.register(perimeterRoutes, { perimeter: services.perimeter });
   const { security, config } = services;
   await app.register(auditRoutes, { audit: security.audit });
@@ -107,6 +111,7 @@ export async function buildApp(services: Services, opts: { https?: SecureContext
   app.addHook('onClose', () => security.stop());
   // Background jobs and live events run with the server, never with a CLI command.
   app.addHook('onReady', () => fleet.start());
+  app.addHook('onReady', () => services.commands.start());
   // Open event streams would keep the server from closing.
   app.addHook('preClose', (done) => {
     fleet.events.closeStreams();

@@ -1,5 +1,6 @@
 import { Readable } from 'node:stream';
 import type { FastifyReply, FastifyRequest, preHandlerHookHandler } from 'fastify';
+import { commandError } from '../commands/errors.js';
 import { fleetError } from '../fleet/errors.js';
 import { identityError } from '../identity/errors.js';
 import { itemRouteOf } from '../identity/decoy/reads.js';
@@ -18,6 +19,7 @@ const NOT_FOUND: Record<string, () => DomainError> = {
   '/api/admin/agents': () => fleetError('agent_not_found'),
   '/api/admin/enrollment-tokens': () => fleetError('enrollment_token_not_found'),
   '/api/admin/users': () => identityError('user_not_found'),
+  '/api/commands': () => commandError('request_not_found'),
 };
 
 /** Not JSON: the live stream and the audit file, answered with the real routes' headers. */

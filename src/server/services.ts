@@ -2,6 +2,8 @@ import { join } from 'node:path';
 import type { Logger } from 'pino';
 import type { Config, Secrets } from '../config/schema.js';
 import { isClusterMode, resolveSecrets } from '../config/secrets.js';
+import { createCommands, type Commands } from '../commands/module.js';
+import { fleetKeys } from '../fleet/keys.js';
 import { createFleet, type Fleet } from '../fleet/module.js';
 import { createIdentity, type Identity } from '../identity/module.js';
 import { systemClock, type Clock } from '../lib/clock.js';
@@ -24,6 +26,8 @@ export interface Services {
   perimeter: Perimeter;
   identity: Identity;
   fleet: Fleet;
+  /** Remote commands: requests, approvals, signing, delivery and results. */
+  commands: Commands;
   /** Audit chain, security log, metrics, detection (DESIGN.md §8); `security.recorder` is the AuditSink for other domains. */
   security: Security;
   close(): Promise<void>;
@@ -71,6 +75,8 @@ export async function openServices(config: Config, opts: { log: Logger; clock?: 
     const identity = await createIdentity({ db: sql.db, kv, clock, config, secrets, loginGuard: perimeter.loginThrottle.guard });
     const security = createSecurity({ sql, kv, clock, config, secrets, log, blocks: perimeter.blocks, egress: perimeter.egress });
     opened.push(() => security.close());
+    const keys = fleetKeys(secrets);
+    const commands = createCommands({ db: sql.db, kv, clock, config, signer: keys.commandSigner, sealingKey: keys.sealingKey, audit: security.recorder, log });
     const fleet = createFleet({
       db: sql.db,
       kv,
@@ -78,8 +84,10 @@ export async function openServices(config: Config, opts: { log: Logger; clock?: 
       config,
       secrets,
       log,
+      keys,
       streamAuthority: identity.sessions,
       onReportsAccepted: (count) => security.metrics.count('flotilla_reports_ingested_total', {}, count),
+      pendingCommands: (id) => commands.delivery.pendingFor(id),
     });
     // This node's own revocations end their streams at once; other nodes' are found by the streams' periodic check.
     identity.sessions.onRevoked(({ sessionIds, tokenIds }) => {
@@ -103,6 +111,7 @@ export async function openServices(config: Config, opts: { log: Logger; clock?: 
       perimeter,
       identity,
       fleet,
+      commands,
       security,
       // Fleet jobs stop first; the audit writes what is pending and takes a last checkpoint before the database closes.
       close: closeOpened,

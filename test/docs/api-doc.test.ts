@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { commandErrors } from '../../src/commands/errors.js';
 import { fleetErrors } from '../../src/fleet/errors.js';
 import { identityErrors } from '../../src/identity/errors.js';
 import { commonErrors } from '../../src/lib/errors.js';
@@ -26,7 +27,7 @@ describe('docs/api.md', () => {
   });
 
   it('names every error code a route can answer', () => {
-    const codes = [commonErrors, identityErrors, fleetErrors, perimeterErrors, securityErrors].flatMap((table) => Object.keys(table));
+    const codes = [commonErrors, identityErrors, fleetErrors, perimeterErrors, securityErrors, commandErrors].flatMap((table) => Object.keys(table));
     const missing = [...new Set(codes)].filter((code) => !API_DOC.includes(`\`${code}\``) && !API_DOC.includes(` ${code}\``));
     expect(missing).toEqual([]);
   });

@@ -123,6 +123,7 @@ describe('every route declares its policy and its response schema', () => {
       const sid = (await admin.get(`/api/admin/users/${victim.id}/sessions`)).json.items[0]?.id ?? UNKNOWN_ID;
       const bearer = { bearer: adminBearer, cookies: false };
       const fleet = await fleetFixture(admin, t.client());
+      let commandId = UNKNOWN_ID;
       const calls: Record<string, () => Promise<Reply>> = {
         'GET /healthz': () => admin.get('/healthz'),
         'GET /readyz': () => admin.get('/readyz'),
@@ -152,6 +153,19 @@ describe('every route declares its policy and its response schema', () => {
         'GET /api/fleet/machines/:id/history': () => admin.get(`/api/fleet/machines/${fleet.agent.agentId}/history`),
         'PUT /api/fleet/machines/:id/tags': () => admin.send('PUT', `/api/fleet/machines/${fleet.agent.agentId}/tags`, { tags: ['scan'] }),
         'GET /api/fleet/tags': () => admin.get('/api/fleet/tags'),
+        'POST /api/commands': async () => {
+          const res = await admin.send('POST', '/api/commands', { action: 'ping', params: {}, targets: { machines: [fleet.agent.agentId] } });
+          commandId = res.json.id;
+          return res;
+        },
+        'GET /api/commands': () => admin.get('/api/commands'),
+        'GET /api/commands/:id': () => admin.get(`/api/commands/${commandId}`),
+        'GET /api/commands/:id/results': () => admin.get(`/api/commands/${commandId}/results`),
+        'POST /api/commands/:id/approve': () => admin.send('POST', `/api/commands/${commandId}/approve`, {}),
+        'POST /api/commands/:id/reject': () => admin.send('POST', `/api/commands/${commandId}/reject`, {}),
+        'POST /api/commands/:id/cancel': () => admin.send('POST', `/api/commands/${commandId}/cancel`),
+        'GET /api/fleet/machines/:id/commands': () => admin.get(`/api/fleet/machines/${fleet.agent.agentId}/commands`),
+        'POST /api/agent/commands/:id/result': () => t.client().post(`/api/agent/commands/${commandId}/result`, seal(fleet.agent, [], { ts: Date.now() }), { bearer: fleet.agent.apiKey, cookies: false }),
         'GET /api/fleet/events': () => readEventStream(t.server.port, t.server.certificate.certPem, adminBearer),
         'POST /api/admin/agents/:id/rotate': () => admin.send('POST', `/api/admin/agents/${fleet.agent.agentId}/rotate?apiKey=true`),
         'POST /api/admin/agents/:id/revoke': () => admin.send('POST', `/api/admin/agents/${fleet.agent.agentId}/revoke`),
@@ -215,7 +229,7 @@ describe('every route declares its policy and its response schema', () => {
           ['wrong types', () => send({ body: { username: 1, password: true, role: [], currentPassword: 5, newPassword: {}, refreshToken: 7, status: 3 } }), [400]],
           ['unknown field', () => send({ body: { unexpected: 'x' } }), [400]],
           ['not JSON', () => send({ raw: 'username=admin', headers: { 'content-type': 'application/x-www-form-urlencoded' } }), [415]],
-          ['oversized', () => send({ raw: JSON.stringify({ username: 'x'.repeat(1_100_000) }), headers: { 'content-type': 'application/json' } }), [413]],
+          ['oversized', () => send({ raw: JSON.stringify({ username: 'x'.repeat(route.url.endsWith('/result') ? 2_200_000 : 1_100_000) }), headers: { 'content-type': 'application/json' } }), [413]],
           ['__proto__', () => send({ raw: '{"__proto__": {"role": "admin"}}', headers: { 'content-type': 'application/json' } }), [400]],
         ];
         for (const value of odd) {

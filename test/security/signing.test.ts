@@ -9,6 +9,7 @@ const payload: CommandPayload = {
   agentId: '0194f3a0-6c1e-7b2a-9d4e-5f6a7b8c9d0e',
   action: 'run_script',
   params: { name: 'rotate-logs', args: { keep: 7, dirs: ['/var/log/app', '/var/log/web'] } },
+  nonce: 'AAECAwQFBgcICQoLDA0ODw',
   issuedAt: 1_767_268_860_000,
   expiresAt: 1_767_269_160_000,
 };
@@ -16,7 +17,7 @@ const payload: CommandPayload = {
 describe('command signing', () => {
   it('signs the six fields and verifies', () => {
     const signed = signer.sign(payload);
-    expect(Object.keys(signed).sort()).toEqual(['action', 'agentId', 'expiresAt', 'id', 'issuedAt', 'params', 'sig']);
+    expect(Object.keys(signed).sort()).toEqual(['action', 'agentId', 'expiresAt', 'id', 'issuedAt', 'nonce', 'params', 'sig']);
     expect(signed.sig).toMatch(/^[A-Za-z0-9_-]{86}$/);
     expect(signer.publicKeyRaw).toMatch(/^[A-Za-z0-9_-]{43}$/);
     expect(verifyCommand(signer.publicKeyRaw, signed)).toBe(true);
@@ -77,6 +78,7 @@ describe('command signing', () => {
       expiresAt: payload.expiresAt,
       params: { args: { dirs: ['/var/log/app', '/var/log/web'], keep: 7 }, name: 'rotate-logs' },
       issuedAt: payload.issuedAt,
+      nonce: payload.nonce,
       action: payload.action,
       agentId: payload.agentId,
       id: payload.id,
@@ -87,7 +89,7 @@ describe('command signing', () => {
     expect(verifyCommand(signer.publicKeyRaw, { ...signed, params: reordered.params })).toBe(true);
     expect(canonicalCommand(payload)).toBe(
       '{"action":"run_script","agentId":"0194f3a0-6c1e-7b2a-9d4e-5f6a7b8c9d0e","expiresAt":1767269160000,' +
-        '"id":"0194f3a1-9c8d-7e6f-a5b4-c3d2e1f00918","issuedAt":1767268860000,' +
+        '"id":"0194f3a1-9c8d-7e6f-a5b4-c3d2e1f00918","issuedAt":1767268860000,"nonce":"AAECAwQFBgcICQoLDA0ODw",' +
         '"params":{"args":{"dirs":["/var/log/app","/var/log/web"],"keep":7},"name":"rotate-logs"}}',
     );
   });

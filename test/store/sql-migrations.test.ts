@@ -76,6 +76,16 @@ const expectedColumns: ExpectedColumns = {
     before: true, after: true, success: false, error: true, prev_hash: false, hash: false, created_at: false, updated_at: false,
   },
   audit_anchors: { seq: false, hash: false, ts: false, sig: false, created_at: false, updated_at: false },
+  command_requests: {
+    id: false, action: false, params: false, script_sha256: true, target: false, requested_by: false, state: false, approvals_required: false,
+    ttl_seconds: false, approval_expires_at: false, approved_at: true, created_at: false, updated_at: false,
+  },
+  command_approvals: { request_id: false, user_id: false, decision: false, comment: true, at: false },
+  commands: {
+    id: false, request_id: false, agent_id: false, state: false, signed: true, issued_at: true, expires_at: true, delivered_at: true,
+    started_at: true, finished_at: true, exit_code: true, signal: true, output: true, output_bytes: true, output_sha256: true, truncated: true,
+    reason: true, created_at: false, updated_at: false,
+  },
 };
 
 function user(id: string, username: string): UsersTable {

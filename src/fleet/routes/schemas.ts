@@ -50,6 +50,7 @@ export const SignedCommandSchema = Type.Object(
     agentId: Type.String(),
     action: Type.String(),
     params: Type.Object({}, { additionalProperties: true }),
+    nonce: Type.String(),
     issuedAt: Type.Integer(),
     expiresAt: Type.Integer(),
     sig: Type.String(),

@@ -10,6 +10,7 @@ const ALLOWED = new Set([
   'userId', 'sessionId', 'sessions', 'agentId', 'machineId', 'tokenId', 'commandId', 'hostname',
   'kid', 'maxUses', 'uses', 'count', 'from', 'to', 'mfa', 'methods', 'action', 'previousIp', 'enabled', 'tags',
   'rule', 'kind', 'severity', 'summary', 'subject', 'trigger',
+  'machines', 'requestId', 'scriptSha256', 'exitCode',
 ]);
 /** Belt and braces: even a whitelisted name is dropped if it looks like a credential. */
 const CREDENTIAL = /pass(word)?|hash|secret|salt|pepper|cookie|authoriz|credential|private|apikey|sealing/i;

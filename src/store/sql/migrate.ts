@@ -5,6 +5,7 @@ import * as m0002 from './migrations/0002_fleet.js';
 import * as m0003 from './migrations/0003_mfa.js';
 import * as m0004 from './migrations/0004_audit.js';
 import * as m0005 from './migrations/0005_session_access_jti.js';
+import * as m0006 from './migrations/0006_commands.js';
 
 /** Every migration, by name, in order. Static so a bundle or a missing file cannot drop one. */
 export const migrations: Readonly<Record<string, Migration>> = {
@@ -13,6 +14,7 @@ export const migrations: Readonly<Record<string, Migration>> = {
   '0003_mfa': m0003,
   '0004_audit': m0004,
   '0005_session_access_jti': m0005,
+  '0006_commands': m0006,
 };
 
 export const migrationProvider: MigrationProvider = {

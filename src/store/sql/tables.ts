@@ -269,6 +269,56 @@ export interface AuditAnchorsTable {
   updatedAt: number;
 }
 
+export interface CommandRequestsTable {
+  id: string;
+  action: string;
+  /** Canonical JSON text of the action's params. */
+  params: string;
+  scriptSha256: string | null;
+  /** JSON text: {"machines":[…]} or {"tag":"…"}. */
+  target: string;
+  requestedBy: string;
+  state: string;
+  approvalsRequired: number;
+  ttlSeconds: number;
+  approvalExpiresAt: number;
+  approvedAt: number | null;
+  createdAt: number;
+  updatedAt: number;
+}
+
+export interface CommandApprovalsTable {
+  requestId: string;
+  userId: string;
+  decision: string;
+  comment: string | null;
+  at: number;
+}
+
+export interface CommandsTable {
+  id: string;
+  requestId: string;
+  agentId: string;
+  state: string;
+  /** JSON text of the signed command as sent to the agent. */
+  signed: string | null;
+  issuedAt: number | null;
+  expiresAt: number | null;
+  deliveredAt: number | null;
+  startedAt: number | null;
+  finishedAt: number | null;
+  exitCode: number | null;
+  signal: string | null;
+  output: string | null;
+  outputBytes: number | null;
+  outputSha256: string | null;
+  /** 0/1. */
+  truncated: number | null;
+  reason: string | null;
+  createdAt: number;
+  updatedAt: number;
+}
+
 export interface Database {
   users: UsersTable;
   sessions: SessionsTable;
@@ -288,4 +338,7 @@ export interface Database {
   accountLockouts: AccountLockoutsTable;
   auditLog: AuditLogTable;
   auditAnchors: AuditAnchorsTable;
+  commandRequests: CommandRequestsTable;
+  commandApprovals: CommandApprovalsTable;
+  commands: CommandsTable;
 }

@@ -342,6 +342,22 @@ export interface ApiRoutes {
       ok: true;
     };
   };
+  'POST /api/agent/commands/{id}/result': {
+    params: {
+      id: string;
+    };
+    body: {
+      v: 1;
+      kid: number;
+      ts: number;
+      seq: number;
+      nonce: string;
+      ct: string;
+    };
+    response: {
+      ok: true;
+    };
+  };
   'POST /api/agent/enroll': {
     body: {
       token: string;
@@ -398,6 +414,7 @@ export interface ApiRoutes {
         params: {
           [key: string]: unknown;
         };
+        nonce: string;
         issuedAt: number;
         expiresAt: number;
         sig: string;
@@ -549,6 +566,247 @@ export interface ApiRoutes {
       passwordChangeRequired: boolean;
     };
   };
+  'GET /api/commands': {
+    query: {
+      state?: 'pending_approval' | 'approved' | 'rejected' | 'cancelled' | 'expired';
+      machine?: string;
+      requester?: string;
+      limit?: number;
+      cursor?: string;
+    };
+    response: {
+      items: Array<{
+        id: string;
+        action: 'ping' | 'collect' | 'diagnostics' | 'restart_agent' | 'run_script';
+        params: {
+          [key: string]: unknown;
+        };
+        scriptSha256: string | null;
+        target: {
+          machines: string[];
+        } | {
+          tag: string;
+        };
+        requestedBy: string;
+        state: 'pending_approval' | 'approved' | 'rejected' | 'cancelled' | 'expired';
+        approvalsRequired: number;
+        approvals: Array<{
+          userId: string;
+          decision: string;
+          at: number;
+        }>;
+        ttlSeconds: number;
+        approvalExpiresAt: number;
+        approvedAt: number | null;
+        createdAt: number;
+      }>;
+      next: string | null;
+    };
+  };
+  'POST /api/commands': {
+    body: {
+      action: string;
+      params: {
+        [key: string]: unknown;
+      };
+      targets: {
+        machines: string[];
+      } | {
+        tag: string;
+      };
+      ttlSeconds?: number;
+    };
+    response: {
+      id: string;
+      action: 'ping' | 'collect' | 'diagnostics' | 'restart_agent' | 'run_script';
+      params: {
+        [key: string]: unknown;
+      };
+      scriptSha256: string | null;
+      target: {
+        machines: string[];
+      } | {
+        tag: string;
+      };
+      requestedBy: string;
+      state: 'pending_approval' | 'approved' | 'rejected' | 'cancelled' | 'expired';
+      approvalsRequired: number;
+      approvals: Array<{
+        userId: string;
+        decision: string;
+        at: number;
+      }>;
+      ttlSeconds: number;
+      approvalExpiresAt: number;
+      approvedAt: number | null;
+      createdAt: number;
+    };
+  };
+  'GET /api/commands/{id}': {
+    params: {
+      id: string;
+    };
+    response: {
+      id: string;
+      action: 'ping' | 'collect' | 'diagnostics' | 'restart_agent' | 'run_script';
+      params: {
+        [key: string]: unknown;
+      };
+      scriptSha256: string | null;
+      target: {
+        machines: string[];
+      } | {
+        tag: string;
+      };
+      requestedBy: string;
+      state: 'pending_approval' | 'approved' | 'rejected' | 'cancelled' | 'expired';
+      approvalsRequired: number;
+      approvals: Array<{
+        userId: string;
+        decision: string;
+        at: number;
+      }>;
+      ttlSeconds: number;
+      approvalExpiresAt: number;
+      approvedAt: number | null;
+      createdAt: number;
+      progress: {
+        queued: number;
+        delivered: number;
+        running: number;
+        succeeded: number;
+        failed: number;
+        timed_out: number;
+        refused: number;
+        expired: number;
+        cancelled: number;
+      };
+      machines: Array<{
+        machineId: string;
+        commandId: string;
+        state: 'queued' | 'delivered' | 'running' | 'succeeded' | 'failed' | 'timed_out' | 'refused' | 'expired' | 'cancelled';
+        exitCode: number | null;
+        startedAt: number | null;
+        finishedAt: number | null;
+        reason: string | null;
+      }>;
+    };
+  };
+  'POST /api/commands/{id}/approve': {
+    params: {
+      id: string;
+    };
+    body: {
+      comment?: string;
+    };
+    response: {
+      id: string;
+      action: 'ping' | 'collect' | 'diagnostics' | 'restart_agent' | 'run_script';
+      params: {
+        [key: string]: unknown;
+      };
+      scriptSha256: string | null;
+      target: {
+        machines: string[];
+      } | {
+        tag: string;
+      };
+      requestedBy: string;
+      state: 'pending_approval' | 'approved' | 'rejected' | 'cancelled' | 'expired';
+      approvalsRequired: number;
+      approvals: Array<{
+        userId: string;
+        decision: string;
+        at: number;
+      }>;
+      ttlSeconds: number;
+      approvalExpiresAt: number;
+      approvedAt: number | null;
+      createdAt: number;
+    };
+  };
+  'POST /api/commands/{id}/cancel': {
+    params: {
+      id: string;
+    };
+    body: Record<string, never>;
+    response: {
+      id: string;
+      action: 'ping' | 'collect' | 'diagnostics' | 'restart_agent' | 'run_script';
+      params: {
+        [key: string]: unknown;
+      };
+      scriptSha256: string | null;
+      target: {
+        machines: string[];
+      } | {
+        tag: string;
+      };
+      requestedBy: string;
+      state: 'pending_approval' | 'approved' | 'rejected' | 'cancelled' | 'expired';
+      approvalsRequired: number;
+      approvals: Array<{
+        userId: string;
+        decision: string;
+        at: number;
+      }>;
+      ttlSeconds: number;
+      approvalExpiresAt: number;
+      approvedAt: number | null;
+      createdAt: number;
+    };
+  };
+  'POST /api/commands/{id}/reject': {
+    params: {
+      id: string;
+    };
+    body: {
+      comment?: string;
+    };
+    response: {
+      id: string;
+      action: 'ping' | 'collect' | 'diagnostics' | 'restart_agent' | 'run_script';
+      params: {
+        [key: string]: unknown;
+      };
+      scriptSha256: string | null;
+      target: {
+        machines: string[];
+      } | {
+        tag: string;
+      };
+      requestedBy: string;
+      state: 'pending_approval' | 'approved' | 'rejected' | 'cancelled' | 'expired';
+      approvalsRequired: number;
+      approvals: Array<{
+        userId: string;
+        decision: string;
+        at: number;
+      }>;
+      ttlSeconds: number;
+      approvalExpiresAt: number;
+      approvedAt: number | null;
+      createdAt: number;
+    };
+  };
+  'GET /api/commands/{id}/results': {
+    params: {
+      id: string;
+    };
+    response: {
+      items: Array<{
+        machineId: string;
+        commandId: string;
+        state: 'queued' | 'delivered' | 'running' | 'succeeded' | 'failed' | 'timed_out' | 'refused' | 'expired' | 'cancelled';
+        exitCode: number | null;
+        output: string | null;
+        outputBytes: number | null;
+        outputSha256: string | null;
+        truncated: boolean | null;
+        reason: string | null;
+      }>;
+    };
+  };
   'GET /api/dashboard/settings': {
     response: {
       serverPin: string | null;
@@ -693,6 +951,32 @@ export interface ApiRoutes {
           cpuCelsius: number;
         };
       } | null;
+    };
+  };
+  'GET /api/fleet/machines/{id}/commands': {
+    params: {
+      id: string;
+    };
+    query: {
+      limit?: number;
+      cursor?: string;
+    };
+    response: {
+      items: Array<{
+        commandId: string;
+        requestId: string;
+        action: string;
+        scriptSha256: string | null;
+        state: 'queued' | 'delivered' | 'running' | 'succeeded' | 'failed' | 'timed_out' | 'refused' | 'expired' | 'cancelled';
+        issuedAt: number | null;
+        expiresAt: number | null;
+        deliveredAt: number | null;
+        startedAt: number | null;
+        finishedAt: number | null;
+        exitCode: number | null;
+        reason: string | null;
+      }>;
+      next: string | null;
     };
   };
   'GET /api/fleet/machines/{id}/history': {
