@@ -32,9 +32,15 @@ export const TAG_BYTES = 16;
 export const MAX_KID = 2_147_483_647;
 /** Largest plaintext one envelope may carry; keeps a sealed body under the 1 MiB API limit. */
 export const MAX_PLAINTEXT_BYTES = 512 * 1024;
+/**
+ * Largest command-result plaintext: a result carries up to 1 MiB of output, and
+ * its sealed body stays under the result route's 2 MiB limit.
+ */
+export const MAX_RESULT_PLAINTEXT_BYTES = 1_500_000;
 const NONCE_CHARS = base64urlLength(NONCE_BYTES);
 const MIN_CT_CHARS = base64urlLength(TAG_BYTES);
 export const MAX_CT_CHARS = base64urlLength(MAX_PLAINTEXT_BYTES + TAG_BYTES);
+export const MAX_RESULT_CT_CHARS = base64urlLength(MAX_RESULT_PLAINTEXT_BYTES + TAG_BYTES);
 const REKEY_CT_CHARS = base64urlLength(KEY_BYTES + TAG_BYTES);
 
 const ENVELOPE_KEYS = ['ct', 'kid', 'nonce', 'seq', 'ts', 'v'];
@@ -66,19 +72,20 @@ export function sealEnvelope(
   aad: Uint8Array,
   plaintext: Uint8Array,
   nonce: Uint8Array = randomBytes(NONCE_BYTES),
+  maxPlaintextBytes: number = MAX_PLAINTEXT_BYTES,
 ): SealedEnvelope {
   checkKid(fields.kid);
   checkCounter(fields.ts, 'ts');
   checkCounter(fields.seq, 'seq');
   // Refuse here what the receiver would refuse, so the sender learns at once.
-  if (plaintext.byteLength > MAX_PLAINTEXT_BYTES) throw new RangeError(`a sealed plaintext holds at most ${MAX_PLAINTEXT_BYTES} bytes`);
+  if (plaintext.byteLength > maxPlaintextBytes) throw new RangeError(`a sealed plaintext holds at most ${maxPlaintextBytes} bytes`);
   return { v: 1, kid: fields.kid, ts: fields.ts, seq: fields.seq, nonce: toBase64url(nonce), ct: toBase64url(aesGcmSeal(key, nonce, aad, plaintext)) };
 }
 
 /** The plaintext, or null when anything is wrong (shape, encoding, key, AAD, tag). Never throws. */
-export function openEnvelope(key: Uint8Array, envelope: SealedEnvelope, aad: Uint8Array): Uint8Array | null {
+export function openEnvelope(key: Uint8Array, envelope: SealedEnvelope, aad: Uint8Array, maxPlaintextBytes: number = MAX_PLAINTEXT_BYTES): Uint8Array | null {
   try {
-    if (!isSealedEnvelope(envelope)) return null;
+    if (!isSealedEnvelope(envelope, maxPlaintextBytes)) return null;
     return aesGcmOpen(key, envelope.nonce, aad, envelope.ct);
   } catch {
     return null;
@@ -86,7 +93,7 @@ export function openEnvelope(key: Uint8Array, envelope: SealedEnvelope, aad: Uin
 }
 
 /** Exactly the six envelope keys with in-range values; anything else is not an envelope. */
-export function isSealedEnvelope(value: unknown): value is SealedEnvelope {
+export function isSealedEnvelope(value: unknown, maxPlaintextBytes: number = MAX_PLAINTEXT_BYTES): value is SealedEnvelope {
   if (!hasExactKeys(value, ENVELOPE_KEYS)) return false;
   return (
     value.v === 1 &&
@@ -94,7 +101,7 @@ export function isSealedEnvelope(value: unknown): value is SealedEnvelope {
     isCounter(value.ts) &&
     isCounter(value.seq) &&
     isBase64urlOfLength(value.nonce, NONCE_CHARS, NONCE_CHARS) &&
-    isBase64urlOfLength(value.ct, MIN_CT_CHARS, MAX_CT_CHARS)
+    isBase64urlOfLength(value.ct, MIN_CT_CHARS, base64urlLength(maxPlaintextBytes + TAG_BYTES))
   );
 }
 

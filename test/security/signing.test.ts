@@ -9,14 +9,15 @@ const payload: CommandPayload = {
   agentId: '0194f3a0-6c1e-7b2a-9d4e-5f6a7b8c9d0e',
   action: 'run_script',
   params: { name: 'rotate-logs', args: { keep: 7, dirs: ['/var/log/app', '/var/log/web'] } },
+  nonce: 'AAECAwQFBgcICQoLDA0ODw',
   issuedAt: 1_767_268_860_000,
   expiresAt: 1_767_269_160_000,
 };
 
 describe('command signing', () => {
-  it('signs the six fields and verifies', () => {
+  it('signs the seven fields and verifies', () => {
     const signed = signer.sign(payload);
-    expect(Object.keys(signed).sort()).toEqual(['action', 'agentId', 'expiresAt', 'id', 'issuedAt', 'params', 'sig']);
+    expect(Object.keys(signed).sort()).toEqual(['action', 'agentId', 'expiresAt', 'id', 'issuedAt', 'nonce', 'params', 'sig']);
     expect(signed.sig).toMatch(/^[A-Za-z0-9_-]{86}$/);
     expect(signer.publicKeyRaw).toMatch(/^[A-Za-z0-9_-]{43}$/);
     expect(verifyCommand(signer.publicKeyRaw, signed)).toBe(true);
@@ -35,6 +36,7 @@ describe('command signing', () => {
       ['params array order', { ...signed, params: { ...signed.params, args: { keep: 7, dirs: ['/var/log/web', '/var/log/app'] } } }],
       ['params added key', { ...signed, params: { ...signed.params, force: true } }],
       ['params removed key', { ...signed, params: { name: 'rotate-logs' } }],
+      ['nonce', { ...signed, nonce: 'AAECAwQFBgcICQoLDA0ODg' }],
       ['issuedAt', { ...signed, issuedAt: signed.issuedAt + 1 }],
       ['expiresAt', { ...signed, expiresAt: signed.expiresAt + 60_000 }],
     ];
@@ -66,6 +68,9 @@ describe('command signing', () => {
       { ...signed, params: null }, { ...signed, params: ['a'] },
       { ...signed, issuedAt: 1.5 }, { ...signed, expiresAt: '1767269160000' }, { ...signed, sig: 42 },
       { ...signed, action: '' },
+      // v1 commands (no nonce) and nonces that are not exactly 16 bytes.
+      (({ nonce: _n, ...v1 }) => v1)(signed),
+      { ...signed, nonce: '' }, { ...signed, nonce: 'AAECAwQFBgcICQoLDA0OD' }, { ...signed, nonce: 'AAECAwQFBgcICQoLDA0ODwA' }, { ...signed, nonce: 7 },
     ];
     for (const cmd of junk) expect(verifyCommand(signer.publicKeyRaw, cmd as SignedCommand)).toBe(false);
     expect(() => signer.sign({ ...payload, extra: 1 } as CommandPayload)).toThrow(TypeError);
@@ -77,6 +82,7 @@ describe('command signing', () => {
       expiresAt: payload.expiresAt,
       params: { args: { dirs: ['/var/log/app', '/var/log/web'], keep: 7 }, name: 'rotate-logs' },
       issuedAt: payload.issuedAt,
+      nonce: payload.nonce,
       action: payload.action,
       agentId: payload.agentId,
       id: payload.id,
@@ -87,7 +93,7 @@ describe('command signing', () => {
     expect(verifyCommand(signer.publicKeyRaw, { ...signed, params: reordered.params })).toBe(true);
     expect(canonicalCommand(payload)).toBe(
       '{"action":"run_script","agentId":"0194f3a0-6c1e-7b2a-9d4e-5f6a7b8c9d0e","expiresAt":1767269160000,' +
-        '"id":"0194f3a1-9c8d-7e6f-a5b4-c3d2e1f00918","issuedAt":1767268860000,' +
+        '"id":"0194f3a1-9c8d-7e6f-a5b4-c3d2e1f00918","issuedAt":1767268860000,"nonce":"AAECAwQFBgcICQoLDA0ODw",' +
         '"params":{"args":{"dirs":["/var/log/app","/var/log/web"],"keep":7},"name":"rotate-logs"}}',
     );
   });
