@@ -66,7 +66,7 @@ export const FinalResultSchema = Type.Object(
 export const RefusedResultSchema = Type.Object(
   {
     status: Type.Literal('refused'),
-    reason: Type.Union(REFUSAL_REASONS.map((r) => Type.Literal(r))),
+    reason: Type.Unsafe<RefusalReason>(Type.Union(REFUSAL_REASONS.map((r) => Type.Literal(r)))),
     message: Type.String({ maxLength: 1000 }),
   },
   { additionalProperties: false },

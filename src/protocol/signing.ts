@@ -84,6 +84,15 @@ function pickPayload(cmd: CommandPayload): CommandPayload {
   return { id: cmd.id, agentId: cmd.agentId, action: cmd.action, params: cmd.params, nonce: cmd.nonce, issuedAt: cmd.issuedAt, expiresAt: cmd.expiresAt };
 }
 
+/** Whether `publicKeyRaw` is a usable Ed25519 public key (32 bytes, base64url, a point the verifier accepts). */
+export function isCommandPublicKey(publicKeyRaw: string): boolean {
+  try {
+    return publicKeyFromRaw(publicKeyRaw) !== null;
+  } catch {
+    return false;
+  }
+}
+
 function publicKeyFromRaw(publicKeyRaw: string): KeyObject | null {
   const raw = fromBase64url(publicKeyRaw);
   if (raw?.byteLength !== PUBLIC_KEY_BYTES) return null;
