@@ -155,6 +155,12 @@ export class AgentState {
     this.#key = new Uint8Array(key);
   }
 
+  /** Pins a new command-signing key (a verified rotate_signing_key); from then on only it is accepted. */
+  async setCommandPublicKey(publicKey: string): Promise<void> {
+    if (!/^[A-Za-z0-9_-]{43}$/.test(publicKey)) throw new IdentityError('refusing a malformed command public key');
+    await this.#change((id) => ({ ...id, commandPublicKey: publicKey }));
+  }
+
   async setInterval(seconds: number): Promise<void> {
     if (seconds === this.#identity.intervalSeconds) return;
     await this.#change((id) => ({ ...id, intervalSeconds: seconds }));

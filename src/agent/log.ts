@@ -24,3 +24,18 @@ export function lineLog(level: LogLevel = 'info', write: (line: string) => void 
 }
 
 export const silentLog: AgentLog = { info() {}, warn() {}, error() {} };
+
+/** A log that also keeps its last `limit` lines in memory, for the diagnostics action. */
+export function recentLog(inner: AgentLog, clock: Clock, limit = 100): AgentLog & { recent(): string[] } {
+  const lines: string[] = [];
+  const keep = (level: string, msg: string, fields?: Record<string, unknown>) => {
+    lines.push(JSON.stringify({ time: new Date(clock.nowMs()).toISOString(), level, msg, ...fields }));
+    if (lines.length > limit) lines.shift();
+  };
+  return {
+    info: (msg, fields) => (keep('info', msg, fields), inner.info(msg, fields)),
+    warn: (msg, fields) => (keep('warn', msg, fields), inner.warn(msg, fields)),
+    error: (msg, fields) => (keep('error', msg, fields), inner.error(msg, fields)),
+    recent: () => [...lines],
+  };
+}

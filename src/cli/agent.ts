@@ -5,7 +5,9 @@ import { MetricsCollector } from '../agent/collect.js';
 import { enrollAgent, EnrollError } from '../agent/enroll.js';
 import { FileIdentityStore, IdentityError } from '../agent/identity.js';
 import { lineLog, type LogLevel } from '../agent/log.js';
-import { runAgent, SPOOL_DIR } from '../agent/run.js';
+import { loadPolicy, PolicyError, policyLocation, type EffectivePolicy } from '../agent/policy.js';
+import { RESTART_EXIT_CODE, runAgent, SPOOL_DIR } from '../agent/run.js';
+import { SeenCommandsError } from '../agent/seen-commands.js';
 import { simulateFleet } from '../agent/simulate.js';
 import { parseServerUrl, TransportError } from '../agent/transport.js';
 import { parsePin, readCaFile, TrustError, type ServerTrust } from '../agent/trust.js';
@@ -52,7 +54,16 @@ async function asCliErrors<T>(run: () => Promise<T>): Promise<T> {
   try {
     return await run();
   } catch (err) {
-    if (err instanceof EnrollError || err instanceof TrustError || err instanceof IdentityError || err instanceof TransportError) throw new CliError(err.message, { cause: err });
+    if (
+      err instanceof EnrollError ||
+      err instanceof TrustError ||
+      err instanceof IdentityError ||
+      err instanceof TransportError ||
+      err instanceof PolicyError ||
+      err instanceof SeenCommandsError
+    ) {
+      throw new CliError(err.message, { cause: err });
+    }
     throw err;
   }
 }
@@ -101,9 +112,25 @@ export function registerAgentCommands(program: Command, out: (line: string) => v
     .description('collect and send reports until stopped (SIGINT/SIGTERM)')
     .option('--state-dir <dir>', 'agent state directory (default <data-dir>/agent, or FLOTILLA_AGENT_STATE_DIR)')
     .option('--log-level <level>', 'info, warn, error or silent', 'info')
-    .action(async (opts: { stateDir?: string; logLevel: string }, cmd: Command) => {
+    .option('--policy <file>', 'command policy file (default /etc/flotilla/agent-policy.json, or FLOTILLA_AGENT_POLICY)')
+    .action(async (opts: { stateDir?: string; logLevel: string; policy?: string }, cmd: Command) => {
       if (!['info', 'warn', 'error', 'silent'].includes(opts.logLevel)) throw new CliError('--log-level must be info, warn, error or silent');
-      await asCliErrors(() => runAgent({ stateDir: stateDirOf(opts, globals(cmd)), log: lineLog(opts.logLevel as LogLevel), signal: stopSignal() }));
+      const exit = await asCliErrors(() =>
+        runAgent({ stateDir: stateDirOf(opts, globals(cmd)), log: lineLog(opts.logLevel as LogLevel), signal: stopSignal(), policy: policyLocation(opts.policy) }),
+      );
+      // A distinct code, so the service manager (Restart=on-failure) starts the agent again.
+      if (exit === 'restart') process.exit(RESTART_EXIT_CODE);
+    });
+
+  agent
+    .command('policy')
+    .description('print the command policy the agent would apply (refuses, as the agent does, a policy others could change)')
+    .option('--policy <file>', 'command policy file (default /etc/flotilla/agent-policy.json, or FLOTILLA_AGENT_POLICY)')
+    .option('--json', 'print JSON')
+    .action(async (opts: { policy?: string; json?: boolean }) => {
+      const policy = await asCliErrors(() => loadPolicy(policyLocation(opts.policy)));
+      if (opts.json) out(JSON.stringify(policy, null, 2));
+      else for (const line of describePolicy(policy)) out(line);
     });
 
   agent
@@ -145,4 +172,16 @@ export function registerAgentCommands(program: Command, out: (line: string) => v
         });
       },
     );
+}
+
+function describePolicy(policy: EffectivePolicy): string[] {
+  const lines = [`policy: ${policy.source ?? 'none found; only ping is allowed'}`, `max timeout: ${policy.maxTimeoutSeconds}s`];
+  for (const [action, entry] of Object.entries(policy.actions)) lines.push(`allowed: ${action} (timeout ${entry.timeoutSeconds}s)`);
+  if (policy.runScript) {
+    lines.push(`run_script working directory: ${policy.runScript.workingDirectory}`);
+    for (const s of policy.runScript.scripts) lines.push(`  script ${s.path} sha256 ${s.sha256} args ${JSON.stringify(s.args)}`);
+    for (const d of policy.runScript.directories) lines.push(`  directory ${d.path} args ${JSON.stringify(d.args)}`);
+  }
+  lines.push('rotate_signing_key: always accepted when signed by the pinned key');
+  return lines;
 }

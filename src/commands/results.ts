@@ -3,7 +3,7 @@ import { Type, type Static } from 'typebox';
 import { Compile } from 'typebox/compile';
 import type { Clock } from '../lib/clock.js';
 import { isId } from '../lib/ids.js';
-import { isSealedEnvelope, MAX_RESULT_CT_CHARS, openEnvelope, resultAad } from '../protocol/sealing.js';
+import { isSealedEnvelope, MAX_RESULT_PLAINTEXT_BYTES, openEnvelope, resultAad } from '../protocol/sealing.js';
 import type { CommandsTable, Database } from '../store/sql/tables.js';
 import type { CommandAudit } from './audit.js';
 import { commandError } from './errors.js';
@@ -69,12 +69,12 @@ export class ResultIngest {
     const { db, clock, clockSkewSeconds } = this.deps;
     const now = clock.nowMs();
     if (agent.revokedAt !== null) throw commandError('unauthorized');
-    if (!isSealedEnvelope(body, MAX_RESULT_CT_CHARS)) throw commandError('seal_invalid');
+    if (!isSealedEnvelope(body, MAX_RESULT_PLAINTEXT_BYTES)) throw commandError('seal_invalid');
     const command = isId(commandId) ? await db.selectFrom('commands').selectAll().where('id', '=', commandId).executeTakeFirst() : undefined;
     // Another agent's command reads as unknown: its id tells this agent nothing.
     if (!command || command.agentId !== agent.id) throw commandError('command_not_found');
     if (!kidAccepted(agent, body.kid, now)) throw commandError('seal_invalid');
-    const plaintext = openEnvelope(this.deps.sealingKey(agent.id, body.kid), body, resultAad(agent.id, body.kid, body.ts, body.seq, commandId), MAX_RESULT_CT_CHARS);
+    const plaintext = openEnvelope(this.deps.sealingKey(agent.id, body.kid), body, resultAad(agent.id, body.kid, body.ts, body.seq, commandId), MAX_RESULT_PLAINTEXT_BYTES);
     if (plaintext === null) throw commandError('seal_invalid');
     if (Math.abs(body.ts - now) > clockSkewSeconds * 1000) throw commandError('stale_timestamp');
     const result = parseResult(plaintext);

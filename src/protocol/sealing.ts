@@ -32,8 +32,11 @@ export const TAG_BYTES = 16;
 export const MAX_KID = 2_147_483_647;
 /** Largest plaintext one envelope may carry; keeps a sealed body under the 1 MiB API limit. */
 export const MAX_PLAINTEXT_BYTES = 512 * 1024;
-/** A command result carries up to 1 MiB of output (JSON-escaped), so its envelope may be larger; its route allows 2 MiB. */
-export const MAX_RESULT_PLAINTEXT_BYTES = 1536 * 1024;
+/**
+ * Largest command-result plaintext: a result carries up to 1 MiB of output, and
+ * its sealed body stays under the result route's 2 MiB limit.
+ */
+export const MAX_RESULT_PLAINTEXT_BYTES = 1_500_000;
 const NONCE_CHARS = base64urlLength(NONCE_BYTES);
 const MIN_CT_CHARS = base64urlLength(TAG_BYTES);
 export const MAX_CT_CHARS = base64urlLength(MAX_PLAINTEXT_BYTES + TAG_BYTES);
@@ -80,9 +83,9 @@ export function sealEnvelope(
 }
 
 /** The plaintext, or null when anything is wrong (shape, encoding, key, AAD, tag). Never throws. */
-export function openEnvelope(key: Uint8Array, envelope: SealedEnvelope, aad: Uint8Array, maxCtChars: number = MAX_CT_CHARS): Uint8Array | null {
+export function openEnvelope(key: Uint8Array, envelope: SealedEnvelope, aad: Uint8Array, maxPlaintextBytes: number = MAX_PLAINTEXT_BYTES): Uint8Array | null {
   try {
-    if (!isSealedEnvelope(envelope, maxCtChars)) return null;
+    if (!isSealedEnvelope(envelope, maxPlaintextBytes)) return null;
     return aesGcmOpen(key, envelope.nonce, aad, envelope.ct);
   } catch {
     return null;
@@ -90,7 +93,7 @@ export function openEnvelope(key: Uint8Array, envelope: SealedEnvelope, aad: Uin
 }
 
 /** Exactly the six envelope keys with in-range values; anything else is not an envelope. */
-export function isSealedEnvelope(value: unknown, maxCtChars: number = MAX_CT_CHARS): value is SealedEnvelope {
+export function isSealedEnvelope(value: unknown, maxPlaintextBytes: number = MAX_PLAINTEXT_BYTES): value is SealedEnvelope {
   if (!hasExactKeys(value, ENVELOPE_KEYS)) return false;
   return (
     value.v === 1 &&
@@ -98,7 +101,7 @@ export function isSealedEnvelope(value: unknown, maxCtChars: number = MAX_CT_CHA
     isCounter(value.ts) &&
     isCounter(value.seq) &&
     isBase64urlOfLength(value.nonce, NONCE_CHARS, NONCE_CHARS) &&
-    isBase64urlOfLength(value.ct, MIN_CT_CHARS, maxCtChars)
+    isBase64urlOfLength(value.ct, MIN_CT_CHARS, base64urlLength(maxPlaintextBytes + TAG_BYTES))
   );
 }
 

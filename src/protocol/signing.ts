@@ -1,9 +1,10 @@
 /**
- * Signed remote commands (DESIGN.md §4 "Commands", §13): Ed25519 over the
- * RFC 8785 canonical JSON of the seven payload fields. Pure functions over
- * node:crypto, shared by the server (signs) and the agent (verifies).
+ * Signed remote commands, protocol version 2 (docs/protocol.md "Signed
+ * commands"): Ed25519 over the RFC 8785 canonical JSON of the seven payload
+ * fields. Pure functions over node:crypto, shared by the server (signs) and
+ * the agent (verifies).
  */
-import { createPrivateKey, createPublicKey, sign as ed25519Sign, verify as ed25519Verify, type KeyObject } from 'node:crypto';
+import { createPrivateKey, createPublicKey, randomBytes, sign as ed25519Sign, verify as ed25519Verify, type KeyObject } from 'node:crypto';
 import { fromBase64url, toBase64url } from './base64url.js';
 import { canonicalJson } from './canonical.js';
 
@@ -12,7 +13,7 @@ export interface CommandPayload {
   agentId: string;
   action: string;
   params: Record<string, unknown>;
-  /** 16 random bytes, base64url (22 chars). */
+  /** 16 random bytes, base64url (22 characters): two signings of the same request never give the same bytes. */
   nonce: string;
   issuedAt: number;
   expiresAt: number;
@@ -34,8 +35,14 @@ const PUBLIC_KEY_BYTES = 32;
 const SIGNATURE_BYTES = 64;
 /** PKCS#8 DER header of an Ed25519 private key (RFC 8410); the 32-byte seed follows. */
 const PKCS8_ED25519_PREFIX = Buffer.from('302e020100300506032b657004220420', 'hex');
+const NONCE_CHARS = 22;
 const PAYLOAD_KEYS = ['action', 'agentId', 'expiresAt', 'id', 'issuedAt', 'nonce', 'params'];
 const SIGNED_KEYS = [...PAYLOAD_KEYS, 'sig'];
+
+/** A fresh command nonce: 16 random bytes, base64url. */
+export function newCommandNonce(): string {
+  return toBase64url(randomBytes(16));
+}
 
 export function commandSignerFromSeed(seed: Uint8Array): CommandSigner {
   if (seed.byteLength !== SEED_BYTES) throw new RangeError(`an Ed25519 seed is ${SEED_BYTES} bytes`);
@@ -77,6 +84,15 @@ function pickPayload(cmd: CommandPayload): CommandPayload {
   return { id: cmd.id, agentId: cmd.agentId, action: cmd.action, params: cmd.params, nonce: cmd.nonce, issuedAt: cmd.issuedAt, expiresAt: cmd.expiresAt };
 }
 
+/** Whether `publicKeyRaw` is a usable Ed25519 public key (32 bytes, base64url, a point the verifier accepts). */
+export function isCommandPublicKey(publicKeyRaw: string): boolean {
+  try {
+    return publicKeyFromRaw(publicKeyRaw) !== null;
+  } catch {
+    return false;
+  }
+}
+
 function publicKeyFromRaw(publicKeyRaw: string): KeyObject | null {
   const raw = fromBase64url(publicKeyRaw);
   if (raw?.byteLength !== PUBLIC_KEY_BYTES) return null;
@@ -94,7 +110,7 @@ function isCommandPayload(value: unknown, keys: readonly string[]): value is Com
     isNonEmptyString(cmd.agentId) &&
     isNonEmptyString(cmd.action) &&
     isPlainObject(cmd.params) &&
-    isNonEmptyString(cmd.nonce) &&
+    isNonce(cmd.nonce) &&
     isTimestamp(cmd.issuedAt) &&
     isTimestamp(cmd.expiresAt) &&
     (!keys.includes('sig') || typeof cmd.sig === 'string')
@@ -103,6 +119,10 @@ function isCommandPayload(value: unknown, keys: readonly string[]): value is Com
 
 function isNonEmptyString(value: unknown): value is string {
   return typeof value === 'string' && value.length > 0;
+}
+
+function isNonce(value: unknown): value is string {
+  return typeof value === 'string' && value.length === NONCE_CHARS && fromBase64url(value)?.byteLength === 16;
 }
 
 function isPlainObject(value: unknown): value is Record<string, unknown> {

@@ -8,7 +8,8 @@ import { join } from 'node:path';
 import * as x509 from '@peculiar/x509';
 import { systemClock, type Clock } from '../../src/lib/clock.js';
 import { newId } from '../../src/lib/ids.js';
-import { deriveAgentKey, isSealedEnvelope, openEnvelope, reportAad, sealRekey, type SealedEnvelope } from '../../src/protocol/sealing.js';
+import { parseCommandResult, type CommandResult } from '../../src/protocol/command-result.js';
+import { deriveAgentKey, isSealedEnvelope, MAX_RESULT_PLAINTEXT_BYTES, openEnvelope, reportAad, resultAad, sealRekey, type SealedEnvelope } from '../../src/protocol/sealing.js';
 import { commandSignerFromSeed } from '../../src/protocol/signing.js';
 import { ensureSelfSigned, fingerprintOf, tlsContextOptions, type ServerCertificate } from '../../src/server/tls.js';
 
@@ -32,11 +33,24 @@ export interface OpenedEnvelope {
   reports: unknown[];
 }
 
+/** One command result as the fake server opened it. */
+export interface OpenedResult {
+  agentId: string;
+  commandId: string;
+  seq: number;
+  result: CommandResult;
+}
+
 interface FakeAgent {
   apiKey: string;
   kid: number;
   lastSeq: number;
+  lastResultSeq: number;
+  /** Commands for the next report answer only. */
+  outbox: unknown[];
 }
+
+const FINAL = new Set(['succeeded', 'failed', 'timed_out', 'refused']);
 
 const WINDOW_MS = 5 * 60_000;
 
@@ -54,6 +68,9 @@ export class FakeAgentServer {
   readonly agents = new Map<string, FakeAgent>();
   /** Replies served before the normal behaviour, first in first out (report route only). */
   readonly script: Reply[] = [];
+  /** The same, for the command-result route. */
+  readonly resultScript: Reply[] = [];
+  readonly results: OpenedResult[] = [];
   intervalSeconds = 10;
   commands: unknown[] = [];
   /** While true every connection is cut before an answer: the agent sees a network error. */
@@ -101,6 +118,17 @@ export class FakeAgentServer {
     return agent.kid;
   }
 
+  /** Hands `commands` to the agent in its next report answer, once. */
+  deliver(agentId: string, ...commands: unknown[]): void {
+    const agent = this.agents.get(agentId);
+    if (!agent) throw new Error('unknown agent');
+    agent.outbox.push(...commands);
+  }
+
+  resultsFor(commandId: string): CommandResult[] {
+    return this.results.filter((r) => r.commandId === commandId).map((r) => r.result);
+  }
+
   keyOf(agentId: string, kid: number): Uint8Array {
     return deriveAgentKey(this.master, agentId, kid);
   }
@@ -133,6 +161,8 @@ export class FakeAgentServer {
   private answer(req: RecordedRequest): Reply {
     if (req.method === 'POST' && req.path === '/api/agent/enroll') return this.enroll(req);
     if (req.method === 'POST' && req.path === '/api/agent/report') return this.script.shift() ?? this.report(req);
+    const result = /^\/api\/agent\/commands\/([^/]+)\/result$/.exec(req.path);
+    if (req.method === 'POST' && result) return this.resultScript.shift() ?? this.result(req, decodeURIComponent(result[1] ?? ''));
     return error(404, 'not_found');
   }
 
@@ -141,7 +171,7 @@ export class FakeAgentServer {
     if (body?.token !== this.token) return error(401, 'unauthorized');
     const agentId = newId();
     const apiKey = `fla_${agentId}_${randomBytes(32).toString('base64url')}`;
-    this.agents.set(agentId, { apiKey, kid: 1, lastSeq: 0 });
+    this.agents.set(agentId, { apiKey, kid: 1, lastSeq: 0, lastResultSeq: 0, outbox: [] });
     return {
       status: 201,
       body: {
@@ -155,10 +185,34 @@ export class FakeAgentServer {
     };
   }
 
-  private report(req: RecordedRequest): Reply {
+  private authorized(req: RecordedRequest): { agentId: string; agent: FakeAgent } | null {
     const agentId = /^Bearer fla_([^_]+)_/.exec(req.authorization ?? '')?.[1];
     const agent = agentId ? this.agents.get(agentId) : undefined;
-    if (!agentId || !agent || req.authorization !== `Bearer ${agent.apiKey}`) return error(401, 'unauthorized');
+    if (!agentId || !agent || req.authorization !== `Bearer ${agent.apiKey}`) return null;
+    return { agentId, agent };
+  }
+
+  private result(req: RecordedRequest, commandId: string): Reply {
+    const auth = this.authorized(req);
+    if (!auth) return error(401, 'unauthorized');
+    const { agentId, agent } = auth;
+    if (!isSealedEnvelope(req.body, MAX_RESULT_PLAINTEXT_BYTES)) return error(400, 'seal_invalid');
+    const env = req.body;
+    const plaintext = openEnvelope(this.keyOf(agentId, env.kid), env, resultAad(agentId, env.kid, env.ts, env.seq, commandId), MAX_RESULT_PLAINTEXT_BYTES);
+    if (!plaintext) return error(400, 'seal_invalid');
+    if (env.seq <= agent.lastResultSeq) return error(409, 'replay');
+    const result = parseCommandResult(JSON.parse(Buffer.from(plaintext).toString('utf8')));
+    if (!result) return error(400, 'invalid_body');
+    agent.lastResultSeq = env.seq;
+    if (this.results.some((r) => r.commandId === commandId && FINAL.has(r.result.status))) return error(409, 'command_finished');
+    this.results.push({ agentId, commandId, seq: env.seq, result });
+    return { status: 200, body: { ok: true } };
+  }
+
+  private report(req: RecordedRequest): Reply {
+    const auth = this.authorized(req);
+    if (!auth) return error(401, 'unauthorized');
+    const { agentId, agent } = auth;
     if (!isSealedEnvelope(req.body)) return error(400, 'seal_required');
     const env = req.body;
     if (env.kid > agent.kid || env.kid < agent.kid - 1) return error(400, 'seal_invalid');
@@ -170,7 +224,8 @@ export class FakeAgentServer {
     if (!Array.isArray(parsed.reports) || parsed.reports.length < 1 || parsed.reports.length > 100) return error(400, 'invalid_body');
     agent.lastSeq = env.seq;
     this.opened.push({ agentId, envelope: env, reports: parsed.reports });
-    const answer: Record<string, unknown> = { accepted: parsed.reports.length, commands: this.commands, intervalSeconds: this.intervalSeconds };
+    const commands = [...this.commands, ...agent.outbox.splice(0)];
+    const answer: Record<string, unknown> = { accepted: parsed.reports.length, commands, intervalSeconds: this.intervalSeconds };
     if (env.kid < agent.kid) answer.rekey = sealRekey(this.keyOf(agentId, env.kid), agentId, agent.kid, this.keyOf(agentId, agent.kid));
     return { status: 200, body: answer };
   }

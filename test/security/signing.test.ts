@@ -15,7 +15,7 @@ const payload: CommandPayload = {
 };
 
 describe('command signing', () => {
-  it('signs the six fields and verifies', () => {
+  it('signs the seven fields and verifies', () => {
     const signed = signer.sign(payload);
     expect(Object.keys(signed).sort()).toEqual(['action', 'agentId', 'expiresAt', 'id', 'issuedAt', 'nonce', 'params', 'sig']);
     expect(signed.sig).toMatch(/^[A-Za-z0-9_-]{86}$/);
@@ -36,6 +36,7 @@ describe('command signing', () => {
       ['params array order', { ...signed, params: { ...signed.params, args: { keep: 7, dirs: ['/var/log/web', '/var/log/app'] } } }],
       ['params added key', { ...signed, params: { ...signed.params, force: true } }],
       ['params removed key', { ...signed, params: { name: 'rotate-logs' } }],
+      ['nonce', { ...signed, nonce: 'AAECAwQFBgcICQoLDA0ODg' }],
       ['issuedAt', { ...signed, issuedAt: signed.issuedAt + 1 }],
       ['expiresAt', { ...signed, expiresAt: signed.expiresAt + 60_000 }],
     ];
@@ -67,6 +68,9 @@ describe('command signing', () => {
       { ...signed, params: null }, { ...signed, params: ['a'] },
       { ...signed, issuedAt: 1.5 }, { ...signed, expiresAt: '1767269160000' }, { ...signed, sig: 42 },
       { ...signed, action: '' },
+      // v1 commands (no nonce) and nonces that are not exactly 16 bytes.
+      (({ nonce: _n, ...v1 }) => v1)(signed),
+      { ...signed, nonce: '' }, { ...signed, nonce: 'AAECAwQFBgcICQoLDA0OD' }, { ...signed, nonce: 'AAECAwQFBgcICQoLDA0ODwA' }, { ...signed, nonce: 7 },
     ];
     for (const cmd of junk) expect(verifyCommand(signer.publicKeyRaw, cmd as SignedCommand)).toBe(false);
     expect(() => signer.sign({ ...payload, extra: 1 } as CommandPayload)).toThrow(TypeError);
