@@ -45,8 +45,6 @@ export interface Identity {
   reauthPasskeyOptions(session: ReauthSession): Promise<PublicKeyCredentialRequestOptionsJSON>;
   /** An admin removes every second factor of a user (who then logs in with the password alone and re-enrolls). */
   resetMfa(userId: string, actor: Actor): Promise<void>;
-  /** Plugs in the per-IP login throttle (the perimeter's); null removes it. */
-  setLoginGuard(guard: LoginGuard | null): void;
 }
 
 /** Separate keys per purpose, all derived from one root secret. */
@@ -92,7 +90,6 @@ export async function createIdentity(opts: { db: Kysely<Database>; kv: Kv; clock
     config: { rpId: security.webauthn.rpId, rpName: security.organizationName, origins: security.webauthn.origins, publicUrl: config.server.publicUrl },
   });
   const locations = new LoginLocations(db);
-  let loginGuard: LoginGuard | null = opts.loginGuard ?? null;
   const deps: LoginDeps = {
     db,
     clock,
@@ -107,7 +104,7 @@ export async function createIdentity(opts: { db: Kysely<Database>; kv: Kv; clock
     locations,
     honey,
     policy: { requireMfaForAdmins: security.requireMfaForAdmins, skipMfaAtKnownLocations: security.skipMfaAtKnownLocations },
-    loginGuard: () => loginGuard,
+    loginGuard: opts.loginGuard ?? null,
   };
   return {
     users,
@@ -133,9 +130,6 @@ export async function createIdentity(opts: { db: Kysely<Database>; kv: Kv; clock
       // Sessions that passed the removed factors must not outlive them.
       await sessions.revokeAllForUser(userId, 'mfa_reset');
       events.emit({ type: 'mfa_reset', at: clock.nowMs(), actorId: actor.id, actorIp: actor.ip, userId });
-    },
-    setLoginGuard(guard) {
-      loginGuard = guard;
     },
   };
 }

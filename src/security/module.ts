@@ -23,7 +23,7 @@ import type { AuditRecord, AuditSink } from './audit/sink.js';
 import { perimeterBlocker, type IpBlocker } from './blocks.js';
 import { DetectionEngine, type ResponseHooks } from './detection/engine.js';
 import { auditRecordOf } from './identity-events.js';
-import { SecurityMetrics } from './metrics/metrics.js';
+import { SecurityMetrics, type AgentCounts } from './metrics/metrics.js';
 import { SecurityRecorder } from './recorder.js';
 import { NullSecurityLog, SecurityLogFile, type SecurityLogSink } from './seclog/file.js';
 
@@ -44,8 +44,6 @@ export interface Security {
   securityLog: SecurityLogSink;
   alerter: Alerter;
   blocker: IpBlocker;
-  /** Records every identity event and lets detection act on identity (session revocation). */
-  watchIdentity(bus: EventBus, hooks: ResponseHooks): void;
   /** Turns the perimeter's refusals and blocks into metrics and audit entries. */
   onPerimeterEvent(event: PerimeterEvent): void;
   /** Periodic checkpoints and retention (server only, never a CLI command). */
@@ -65,6 +63,10 @@ export interface SecurityOptions {
   blocks: Pick<BlockList, 'block' | 'isBlocked'>;
   /** The perimeter's egress guard: every notification goes through it. */
   egress: Pick<EgressGuard, 'check'>;
+  /** Every identity event is recorded; detection acts on identity through `hooks` (session revocation). */
+  identity: { events: EventBus; hooks: ResponseHooks };
+  /** The fleet's agent counts, read when `flotilla_agents` is scraped. */
+  agentCounts: () => Promise<AgentCounts>;
   /** Extra notifiers (tests). */
   alerters?: Alerter[];
 }
@@ -137,7 +139,7 @@ function alerterOf(opts: SecurityOptions, record: (entry: AuditRecord) => Promis
 export function createSecurity(opts: SecurityOptions): Security {
   const { sql, kv, clock, config, secrets, log } = opts;
   const keys = deriveAuditKeys(secrets.audit);
-  const metrics = new SecurityMetrics((err) => log.warn({ err }, 'metric update failed'));
+  const metrics = new SecurityMetrics({ onError: (err) => log.warn({ err }, 'metric update failed'), agents: opts.agentCounts });
   const audit = new AuditService({
     sql,
     clock,
@@ -153,13 +155,13 @@ export function createSecurity(opts: SecurityOptions): Security {
   const { alerter, notifier } = alerterOf(opts, (entry) => recorder.record(entry));
   const blocker = perimeterBlocker(opts.blocks, config.detection.exemptCidrs);
   const securityLog = securityLogOf(config, log);
-  const recorder = new SecurityRecorder({ audit, securityLog, metrics, clock, log });
-  const detection = new DetectionEngine({ kv, clock, settings: config.detection, blocker, alerter, metrics, record: (e) => recorder.record(e), log });
-  recorder.setDetection(detection);
+  // Detection records what it does through the recorder, which feeds it every event: `record` is only called once both exist.
+  const detection = new DetectionEngine({ kv, clock, settings: config.detection, blocker, alerter, metrics, hooks: opts.identity.hooks, record: (e): Promise<void> => recorder.record(e), log });
+  const recorder = new SecurityRecorder({ audit, securityLog, metrics, detection, clock, log });
 
   const nodeId = newId();
   const timers: Array<ReturnType<typeof setInterval>> = [];
-  const unsubscribes: Array<() => void> = [];
+  const unsubscribes: Array<() => void> = [opts.identity.events.subscribe((event) => void recorder.record(auditRecordOf(event)))];
   const checkpoint = () => audit.checkpoint().catch((err: unknown) => log.warn({ err }, 'audit checkpoint failed'));
   const retention = async () => {
     // One node prunes at a time; the chain lock keeps it consistent anyway.
@@ -193,10 +195,6 @@ export function createSecurity(opts: SecurityOptions): Security {
     securityLog,
     alerter,
     blocker,
-    watchIdentity(bus, hooks) {
-      detection.setHooks(hooks);
-      unsubscribes.push(bus.subscribe((event) => void recorder.record(auditRecordOf(event))));
-    },
     onPerimeterEvent(event) {
       if (event.type === 'refused') {
         if (event.reason === 'rate_limited') metrics.count('flotilla_rate_limited_total');

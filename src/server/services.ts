@@ -75,15 +75,24 @@ export async function openServices(config: Config, opts: { log: Logger; clock?: 
       if (sessionIds.length > 0) fleet.events.endSessions(sessionIds);
       if (tokenIds.length > 0) fleet.events.endTokens(tokenIds);
     });
-    const security = createSecurity({ sql, kv, clock, config, secrets, log, blocks: perimeter.blocks, egress: perimeter.egress });
+    const security = createSecurity({
+      sql,
+      kv,
+      clock,
+      config,
+      secrets,
+      log,
+      blocks: perimeter.blocks,
+      egress: perimeter.egress,
+      identity: { events: identity.events, hooks: { revokeUserSessions: (userId, reason) => identity.sessions.revokeAllForUser(userId, reason) } },
+      agentCounts: async () => {
+        const { online, warning, offline, decommissioned } = await fleet.machines.summary();
+        return { online, warning, offline, decommissioned };
+      },
+    });
     opened.push(() => security.close());
     opened.push(() => fleet.stop());
-    security.watchIdentity(identity.events, { revokeUserSessions: (userId, reason) => identity.sessions.revokeAllForUser(userId, reason) });
     perimeter.stats.subscribe((event) => security.onPerimeterEvent(event));
-    security.metrics.setAgentsSource(async () => {
-      const { online, warning, offline, decommissioned } = await fleet.machines.summary();
-      return { online, warning, offline, decommissioned };
-    });
     return {
       config,
       secrets,
