@@ -56,7 +56,7 @@ function enforce(policy: Exclude<RoutePolicy, { auth: 'agent' }>, deps: PolicyDe
     const cookie = bearer === null ? request.cookies[ACCESS_COOKIE] : undefined;
     const token = bearer ?? cookie;
     if (!token) throw identityError('unauthorized');
-    const principal = await deps.sessions.authenticate(token);
+    const principal = await deps.sessions.authenticate(token, cookie === undefined ? 'bearer' : 'cookie');
     // Browsers attach cookies on their own, so a cookie-authenticated change must prove it came from our page.
     if (cookie !== undefined && !SAFE_METHODS.has(request.method)) {
       const presented = request.headers[CSRF_HEADER];

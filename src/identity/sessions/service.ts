@@ -15,6 +15,7 @@ import { DecoySessions } from './decoy-sessions.js';
 import { currentJtiKey, jtiKey, REFRESH_PREFIX, REVOKED, sessionKey, TOUCH_EVERY_MS } from './keys.js';
 import { sessionsRepo, type SessionRow } from './repo.js';
 import { StepUpProofs } from './step-up.js';
+import type { TokenTransport } from './delivery.js';
 
 export { REFRESH_PREFIX } from './keys.js';
 
@@ -39,6 +40,8 @@ export interface Principal {
   accessExpiresAt: number;
   /** A honey-account session: sees fabricated data, changes nothing (see honey.ts). */
   decoy: boolean;
+  /** How the access token came: new tokens for this caller go the same way (delivery.ts). */
+  via: TokenTransport;
 }
 
 /** What this process just revoked: whole sessions, or single access tokens. */
@@ -71,7 +74,7 @@ export interface SessionServiceDeps {
   decoys?: { isDecoySid(sid: string): boolean; newDecoySid(): string };
 }
 
-function principalOf(claims: AccessClaims, decoy: boolean): Principal {
+function principalOf(claims: AccessClaims, decoy: boolean, via: TokenTransport): Principal {
   return {
     userId: claims.sub,
     sessionId: claims.sid,
@@ -81,6 +84,7 @@ function principalOf(claims: AccessClaims, decoy: boolean): Principal {
     passwordChangeRequired: claims.pcr,
     accessExpiresAt: claims.exp * 1000,
     decoy,
+    via,
   };
 }
 
@@ -212,7 +216,7 @@ export class SessionService {
    * The per-request check: signature, expiry, revocation, supersession (a
    * newer access token of the same session) and idle timeout.
    */
-  async authenticate(accessToken: string): Promise<Principal> {
+  async authenticate(accessToken: string, via: TokenTransport): Promise<Principal> {
     const { kv, clock } = this.deps;
     const claims: AccessClaims = await this.deps.tokens.verify(accessToken);
     const now = clock.nowMs();
@@ -221,7 +225,7 @@ export class SessionService {
     if (currentJti !== null && currentJti !== claims.jti) throw identityError('unauthorized');
     if (this.#isDecoy(claims.sid)) {
       await this.#decoys.check(claims, sessionState ?? null);
-      return principalOf(claims, true);
+      return principalOf(claims, true, via);
     }
 
     let lastSeen: number;
@@ -247,7 +251,7 @@ export class SessionService {
       await kv.set(sessionKey(claims.sid), String(now), TOUCH_EVERY_MS);
       await sessionsRepo.touch(this.deps.db, claims.sid, now);
     }
-    return principalOf(claims, false);
+    return principalOf(claims, false, via);
   }
 
   async revoke(sessionId: string, reason: string): Promise<boolean> {
