@@ -7,7 +7,7 @@ import type { Clock } from '../lib/clock.js';
 import { newId } from '../lib/ids.js';
 import type { EgressGuard } from '../protocol/egress.js';
 import type { BlockList } from '../perimeter/scanner.js';
-import type { PerimeterEvent } from '../perimeter/stats.js';
+import type { PerimeterEvent, PerimeterStats } from '../perimeter/stats.js';
 import type { Kv } from '../store/kv/kv.js';
 import type { SqlStore } from '../store/sql/db.js';
 import { fanOut, logAlerter, type Alerter } from './alerts/alerter.js';
@@ -44,8 +44,6 @@ export interface Security {
   securityLog: SecurityLogSink;
   alerter: Alerter;
   blocker: IpBlocker;
-  /** Turns the perimeter's refusals and blocks into metrics and audit entries. */
-  onPerimeterEvent(event: PerimeterEvent): void;
   /** Periodic checkpoints and retention (server only, never a CLI command). */
   start(): void;
   stop(): Promise<void>;
@@ -63,6 +61,8 @@ export interface SecurityOptions {
   blocks: Pick<BlockList, 'block' | 'isBlocked'>;
   /** The perimeter's egress guard: every notification goes through it. */
   egress: Pick<EgressGuard, 'check'>;
+  /** The perimeter's refusals and blocks, turned into metrics and audit entries. */
+  perimeterEvents: Pick<PerimeterStats, 'subscribe'>;
   /** Every identity event is recorded; detection acts on identity through `hooks` (session revocation). */
   identity: { events: EventBus; hooks: ResponseHooks };
   /** The fleet's agent counts, read when `flotilla_agents` is scraped. */
@@ -161,7 +161,20 @@ export function createSecurity(opts: SecurityOptions): Security {
 
   const nodeId = newId();
   const timers: Array<ReturnType<typeof setInterval>> = [];
-  const unsubscribes: Array<() => void> = [opts.identity.events.subscribe((event) => void recorder.record(auditRecordOf(event)))];
+  const recordPerimeterEvent = (event: PerimeterEvent) => {
+    if (event.type === 'refused') {
+      if (event.reason === 'rate_limited') metrics.count('flotilla_rate_limited_total');
+      else metrics.count('flotilla_blocked_requests_total', { reason: event.reason });
+    } else if (event.type === 'ip_blocked') {
+      void recorder.record({ action: 'ip_blocked', actorType: 'system', actorIp: null, resourceType: 'ip', resourceId: event.subject, after: { trigger: event.trigger, count: event.count, until: event.expiresAt } });
+    } else {
+      void recorder.record({ action: 'ip_unblocked', actorType: event.by ? 'user' : 'system', actorId: event.by, resourceType: 'ip', resourceId: event.subject });
+    }
+  };
+  const unsubscribes: Array<() => void> = [
+    opts.identity.events.subscribe((event) => void recorder.record(auditRecordOf(event))),
+    opts.perimeterEvents.subscribe(recordPerimeterEvent),
+  ];
   const checkpoint = () => audit.checkpoint().catch((err: unknown) => log.warn({ err }, 'audit checkpoint failed'));
   const retention = async () => {
     // One node prunes at a time; the chain lock keeps it consistent anyway.
@@ -195,16 +208,6 @@ export function createSecurity(opts: SecurityOptions): Security {
     securityLog,
     alerter,
     blocker,
-    onPerimeterEvent(event) {
-      if (event.type === 'refused') {
-        if (event.reason === 'rate_limited') metrics.count('flotilla_rate_limited_total');
-        else metrics.count('flotilla_blocked_requests_total', { reason: event.reason });
-      } else if (event.type === 'ip_blocked') {
-        void recorder.record({ action: 'ip_blocked', actorType: 'system', actorIp: null, resourceType: 'ip', resourceId: event.subject, after: { trigger: event.trigger, count: event.count, until: event.expiresAt } });
-      } else {
-        void recorder.record({ action: 'ip_unblocked', actorType: event.by ? 'user' : 'system', actorId: event.by, resourceType: 'ip', resourceId: event.subject });
-      }
-    },
     start() {
       if (started) return;
       started = true;

@@ -84,6 +84,7 @@ export async function openServices(config: Config, opts: { log: Logger; clock?: 
       log,
       blocks: perimeter.blocks,
       egress: perimeter.egress,
+      perimeterEvents: perimeter.stats,
       identity: { events: identity.events, hooks: { revokeUserSessions: (userId, reason) => identity.sessions.revokeAllForUser(userId, reason) } },
       agentCounts: async () => {
         const { online, warning, offline, decommissioned } = await fleet.machines.summary();
@@ -92,7 +93,6 @@ export async function openServices(config: Config, opts: { log: Logger; clock?: 
     });
     opened.push(() => security.close());
     opened.push(() => fleet.stop());
-    perimeter.stats.subscribe((event) => security.onPerimeterEvent(event));
     return {
       config,
       secrets,
