@@ -56,7 +56,7 @@ for (const backend of kvBackends()) {
     it('suspends after more than 10 failures in an hour, until an admin reactivates the account', async () => {
       f = await identityFixture(backend);
       const id = await f.user('suspend-me', PASSWORD);
-      const fail = () => f.identity.login({ username: 'suspend-me', password: 'Wrong-Password-0' }, at('10.0.0.3')).catch(() => undefined);
+      const fail = async () => expect(await failureCode(f.identity.login({ username: 'suspend-me', password: 'Wrong-Password-0' }, at('10.0.0.3')))).toBe('invalid_credentials');
       for (let i = 0; i < 5; i++) await fail();
       f.clock.advance(901_000);
       for (let i = 0; i < 5; i++) await fail();
@@ -77,8 +77,8 @@ for (const backend of kvBackends()) {
       f = await identityFixture(backend);
       const id = await f.user('forgetful', PASSWORD);
       for (let round = 0; round < 2; round++) {
-        for (let i = 0; i < 4; i++) await f.identity.login({ username: 'forgetful', password: 'Wrong-Password-0' }, at('10.0.0.4')).catch(() => undefined);
-        await f.identity.login({ username: 'forgetful', password: PASSWORD }, at('10.0.0.4'));
+        for (let i = 0; i < 4; i++) expect(await failureCode(f.identity.login({ username: 'forgetful', password: 'Wrong-Password-0' }, at('10.0.0.4')))).toBe('invalid_credentials');
+        expect((await f.identity.login({ username: 'forgetful', password: PASSWORD }, at('10.0.0.4'))).mfaRequired).toBe(false);
       }
       expect((await f.identity.users.get(id)).status).toBe('active');
     });
@@ -108,7 +108,8 @@ for (const backend of kvBackends()) {
       const code = await f.enrollTotp(id, 'ticket-user');
       const first = await f.identity.login({ username: 'ticket-user', password: PASSWORD }, at('10.0.0.6'));
       if (!first.mfaRequired) throw new Error('expected a second factor');
-      for (let i = 0; i < 5; i++) await f.identity.loginSecondFactor({ mfaTicket: first.mfaTicket, code: '999999' === code() ? '888888' : '999999' }, at('10.0.0.6')).catch(() => undefined);
+      const wrong = code() === '999999' ? '888888' : '999999';
+      for (let i = 0; i < 5; i++) expect(await failureCode(f.identity.loginSecondFactor({ mfaTicket: first.mfaTicket, code: wrong }, at('10.0.0.6')))).toBe('invalid_mfa_code');
       expect(await failureCode(f.identity.loginSecondFactor({ mfaTicket: first.mfaTicket, code: code() }, at('10.0.0.6')))).toBe('invalid_mfa_ticket');
 
       const second = await f.identity.login({ username: 'ticket-user', password: PASSWORD }, at('10.0.0.6'));
