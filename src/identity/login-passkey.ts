@@ -28,9 +28,9 @@ export async function passkeyLogin(
   origins: string[],
 ): Promise<LoginResult> {
   const { db, clock, events } = deps;
-  await deps.loginGuard()?.reserve(facts);
+  await deps.loginGuard?.reserve(facts);
   const fail = async (reason: string, err?: unknown): Promise<never> => {
-    await deps.loginGuard()?.settle(facts, false);
+    await deps.loginGuard?.settle(facts, false);
     events.emit({ type: 'login_failed', at: clock.nowMs(), actorId: null, actorIp: facts.ip, userId: null, reason, detail: { stage: 'passkey' } });
     throw err ?? identityError('passkey_failed');
   };
@@ -46,7 +46,7 @@ export async function passkeyLogin(
   const user = await usersRepo.byId(db, assertion.userId);
   if (!user || user.status === 'suspended' || (ticket && ticket.userId !== user.id)) return fail('account_inactive');
   if (input.mfaTicket !== undefined && !(await deps.tickets.consume(input.mfaTicket))) return fail('invalid_mfa_ticket', identityError('invalid_mfa_ticket'));
-  await deps.loginGuard()?.settle(facts, true);
+  await deps.loginGuard?.settle(facts, true);
   // RFC 8176: hwk for a device-bound key, swk for a synced one; user verification makes either multi-factor.
   const amr = ticket ? [...ticket.amr, assertion.amr, 'mfa'] : [assertion.amr, 'mfa'];
   return completeLogin(deps, user, amr, facts, ticket ? 'passkey_second_factor' : 'passkey');

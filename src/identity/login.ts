@@ -45,8 +45,8 @@ export interface LoginDeps {
   locations: LoginLocations;
   honey: HoneyAccounts;
   policy: LoginPolicy;
-  /** The per-IP throttle, when the server has wired one. */
-  loginGuard(): LoginGuard | null;
+  /** The per-IP throttle, when the server has one. */
+  loginGuard: LoginGuard | null;
 }
 
 const MAX_FIELD = 1024;
@@ -60,7 +60,7 @@ const MAX_FIELD = 1024;
  */
 export async function passwordLogin(deps: LoginDeps, input: { username: string; password: string }, facts: RequestFacts): Promise<LoginOutcome> {
   const { db, clock, hasher, events, accounts } = deps;
-  await deps.loginGuard()?.reserve(facts);
+  await deps.loginGuard?.reserve(facts);
   const wellFormed = input.username.length <= MAX_FIELD && input.password.length <= MAX_FIELD;
   const username = input.username.slice(0, MAX_FIELD);
   const user: UserRow | undefined = wellFormed ? await usersRepo.byName(db, username) : undefined;
@@ -77,7 +77,7 @@ export async function passwordLogin(deps: LoginDeps, input: { username: string; 
   if (user && !reservation.allowed && reason !== 'account_suspended') await accounts.windowFull(user, facts.ip);
   if (!user || reason !== null) {
     if (reason === 'unknown_user' || reason === 'bad_credentials') await accounts.recordFailure(username, user, reservation, facts.ip);
-    await deps.loginGuard()?.settle(facts, false);
+    await deps.loginGuard?.settle(facts, false);
     events.emit({ type: 'login_failed', at: clock.nowMs(), actorId: null, actorIp: facts.ip, userId: user?.id ?? null, username: username.slice(0, 64), reason: reason ?? 'unknown_user' });
     throw identityError('invalid_credentials');
   }
@@ -85,7 +85,7 @@ export async function passwordLogin(deps: LoginDeps, input: { username: string; 
   const active = await accounts.unlockIfExpired(user);
   // The attempt slot stays taken until the whole login completes, so a stolen
   // password buys no extra guesses at the second factor.
-  await deps.loginGuard()?.settle(facts, true);
+  await deps.loginGuard?.settle(facts, true);
   if (verified.needsRehash) {
     // Legacy or old-pepper hashes become current argon2id on the first successful login.
     await deps.users.storePassword(user.id, input.password, user.mustChangePassword === 1);
@@ -116,13 +116,13 @@ function secondFactorNeeded(policy: LoginPolicy, user: UserRow, knownLocation: b
 /** The ticket's owner proves the second factor with a TOTP code or a backup code. */
 export async function secondFactorLogin(deps: LoginDeps, input: { mfaTicket: string; code: string }, facts: RequestFacts): Promise<LoginResult> {
   const { db, clock, events, accounts, tickets, mfa } = deps;
-  await deps.loginGuard()?.reserve(facts);
+  await deps.loginGuard?.reserve(facts);
   const ticket = await tickets.peek(input.mfaTicket);
   const user = ticket ? await usersRepo.byId(db, ticket.userId) : undefined;
   const decoy = ticket && !user ? deps.honey.userById(ticket.userId) : undefined;
   if (ticket && decoy) return honeySecondFactor(deps, decoy, input, ticket, facts);
   const fail = async (reason: string, code: 'invalid_mfa_ticket' | 'invalid_mfa_code'): Promise<never> => {
-    await deps.loginGuard()?.settle(facts, false);
+    await deps.loginGuard?.settle(facts, false);
     events.emit({ type: 'login_failed', at: clock.nowMs(), actorId: null, actorIp: facts.ip, userId: user?.id ?? null, username: user?.username ?? null, reason, detail: { stage: 'mfa' } });
     throw identityError(code);
   };
@@ -142,7 +142,7 @@ export async function secondFactorLogin(deps: LoginDeps, input: { mfaTicket: str
     return fail('bad_mfa_code', 'invalid_mfa_code');
   }
   if (!(await tickets.consume(input.mfaTicket))) return fail('invalid_mfa_ticket', 'invalid_mfa_ticket');
-  await deps.loginGuard()?.settle(facts, true);
+  await deps.loginGuard?.settle(facts, true);
   // RFC 8176: a backup code is a one-time password too; the event names which one it was.
   return completeLogin(deps, user, [...ticket.amr, 'otp', 'mfa'], facts, method);
 }
@@ -171,7 +171,7 @@ export async function completeLogin(deps: LoginDeps, user: UserRow, amr: string[
 async function honeyLogin(deps: LoginDeps, username: string, facts: RequestFacts): Promise<LoginOutcome> {
   const fake = deps.honey.userFor(username);
   const role = fake.role === 'admin' ? 'admin' : 'operator';
-  await deps.loginGuard()?.settle(facts, true);
+  await deps.loginGuard?.settle(facts, true);
   await deps.mfa.methodsFor(fake.id);
   await deps.locations.isKnown(fake.id, locationPrefix(facts.ip));
   const hit = (reason: string, detail: Record<string, unknown>) =>
@@ -198,10 +198,10 @@ async function honeySecondFactor(deps: LoginDeps, fake: UserView, input: { mfaTi
   await (ok ? mfa.verifyTotp(fake.id, code) : mfa.useBackupCode(fake.id, code, facts.ip));
   if (!ok || !(await tickets.consume(input.mfaTicket))) {
     if (!ok) await tickets.recordFailure(input.mfaTicket);
-    await deps.loginGuard()?.settle(facts, false);
+    await deps.loginGuard?.settle(facts, false);
     throw identityError(ok ? 'invalid_mfa_ticket' : 'invalid_mfa_code');
   }
-  await deps.loginGuard()?.settle(facts, true);
+  await deps.loginGuard?.settle(facts, true);
   const tokens = await deps.sessions.issueDecoy({ id: fake.id, role: fake.role === 'admin' ? 'admin' : 'operator' }, deps.honey.newDecoySid(), [...ticket.amr, 'otp', 'mfa'], facts);
   events.emit({
     type: 'honey_hit',

@@ -16,9 +16,15 @@ import { MfaTickets } from './mfa/tickets.js';
 import { PasskeyService, type AuthenticationResponseJSON, type PublicKeyCredentialRequestOptionsJSON } from './passkeys/service.js';
 import { PasswordHasher } from './passwords/hasher.js';
 import { reauthenticate, reauthPasskeyOptions, type ReauthInput, type ReauthSession } from './reauth.js';
-import { SessionService, type RequestFacts } from './sessions/service.js';
+import { SessionService, type Principal, type RequestFacts } from './sessions/service.js';
+import type { TokenDelivery } from './sessions/delivery.js';
+import { logout } from './logout.js';
+import { changeOwnPassword } from './password-change.js';
+import { refreshSession, type PresentedRefresh } from './refresh.js';
+import { upgradeSession } from './session-upgrade.js';
 import { accessTokens } from './tokens/access-token.js';
 import { UserService, type Actor } from './users/service.js';
+import type { UserView } from './users/view.js';
 import { hkdfKey } from '../protocol/kdf.js';
 
 export interface Identity {
@@ -45,8 +51,14 @@ export interface Identity {
   reauthPasskeyOptions(session: ReauthSession): Promise<PublicKeyCredentialRequestOptionsJSON>;
   /** An admin removes every second factor of a user (who then logs in with the password alone and re-enrolls). */
   resetMfa(userId: string, actor: Actor): Promise<void>;
-  /** Plugs in the per-IP login throttle (the perimeter's); null removes it. */
-  setLoginGuard(guard: LoginGuard | null): void;
+  /** New tokens for a refresh token, the way it was presented (body or cookie). */
+  refresh(presented: PresentedRefresh, facts: RequestFacts): Promise<TokenDelivery>;
+  /** Ends the caller's session and its access token. */
+  logout(principal: Principal, ip: string | null): Promise<void>;
+  /** The caller's own password; the session goes on with fresh tokens, delivered the way the caller authenticated. */
+  changeOwnPassword(principal: Principal, input: { currentPassword: string; newPassword: string }, ip: string | null): Promise<{ user: UserView; delivery: TokenDelivery }>;
+  /** After the caller proved a newly enrolled factor: the session becomes multi-factor (null if it already was). */
+  upgradeSession(principal: Principal, factor: string): Promise<TokenDelivery | null>;
 }
 
 /** Separate keys per purpose, all derived from one root secret. */
@@ -92,7 +104,6 @@ export async function createIdentity(opts: { db: Kysely<Database>; kv: Kv; clock
     config: { rpId: security.webauthn.rpId, rpName: security.organizationName, origins: security.webauthn.origins, publicUrl: config.server.publicUrl },
   });
   const locations = new LoginLocations(db);
-  let loginGuard: LoginGuard | null = opts.loginGuard ?? null;
   const deps: LoginDeps = {
     db,
     clock,
@@ -107,7 +118,7 @@ export async function createIdentity(opts: { db: Kysely<Database>; kv: Kv; clock
     locations,
     honey,
     policy: { requireMfaForAdmins: security.requireMfaForAdmins, skipMfaAtKnownLocations: security.skipMfaAtKnownLocations },
-    loginGuard: () => loginGuard,
+    loginGuard: opts.loginGuard ?? null,
   };
   return {
     users,
@@ -127,15 +138,16 @@ export async function createIdentity(opts: { db: Kysely<Database>; kv: Kv; clock
     passkeyLogin: (input, facts, origins) => passkeyLogin(deps, input, facts, origins),
     reauthenticate: (session, input, facts, origins) => reauthenticate(deps, session, input, facts, origins),
     reauthPasskeyOptions: (session) => reauthPasskeyOptions(deps, session),
+    refresh: (presented, facts) => refreshSession(deps, presented, facts),
+    logout: (principal, ip) => logout(deps, principal, ip),
+    changeOwnPassword: (principal, input, ip) => changeOwnPassword(deps, principal, input, ip),
+    upgradeSession: (principal, factor) => upgradeSession(deps, principal, factor),
     async resetMfa(userId, actor) {
       await users.get(userId);
       await mfa.removeAll(userId);
       // Sessions that passed the removed factors must not outlive them.
       await sessions.revokeAllForUser(userId, 'mfa_reset');
       events.emit({ type: 'mfa_reset', at: clock.nowMs(), actorId: actor.id, actorIp: actor.ip, userId });
-    },
-    setLoginGuard(guard) {
-      loginGuard = guard;
     },
   };
 }

@@ -33,10 +33,10 @@ export function reauthPasskeyOptions(deps: LoginDeps, session: ReauthSession): P
  */
 export async function reauthenticate(deps: LoginDeps, session: ReauthSession, input: ReauthInput, facts: RequestFacts, origins: string[]): Promise<number> {
   const { db, clock, events, accounts } = deps;
-  await deps.loginGuard()?.reserve(facts);
+  await deps.loginGuard?.reserve(facts);
   const user = await usersRepo.byId(db, session.userId);
   const fail = async (reason: string): Promise<never> => {
-    await deps.loginGuard()?.settle(facts, false);
+    await deps.loginGuard?.settle(facts, false);
     events.emit({ type: 'login_failed', at: clock.nowMs(), actorId: session.userId, actorIp: facts.ip, userId: session.userId, username: user?.username ?? null, reason, detail: { stage: 'reauth' } });
     throw identityError('reauthentication_failed');
   };
@@ -58,7 +58,7 @@ export async function reauthenticate(deps: LoginDeps, session: ReauthSession, in
     await accounts.succeeded(user.username);
   }
   if (method === null) return fail('passkey_failed');
-  await deps.loginGuard()?.settle(facts, true);
+  await deps.loginGuard?.settle(facts, true);
   const validUntil = await deps.sessions.stepUp.record(session.sessionId);
   events.emit({ type: 'reauthenticated', at: clock.nowMs(), actorId: user.id, actorIp: facts.ip, userId: user.id, detail: { method } });
   return validUntil;

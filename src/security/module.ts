@@ -7,7 +7,7 @@ import type { Clock } from '../lib/clock.js';
 import { JobLease } from '../store/kv/lease.js';
 import type { EgressGuard } from '../protocol/egress.js';
 import type { BlockList } from '../perimeter/scanner.js';
-import type { PerimeterEvent } from '../perimeter/stats.js';
+import type { PerimeterEvent, PerimeterStats } from '../perimeter/stats.js';
 import type { Kv } from '../store/kv/kv.js';
 import type { SqlStore } from '../store/sql/db.js';
 import { fanOut, logAlerter, type Alerter } from './alerts/alerter.js';
@@ -26,7 +26,7 @@ import type { AuditRecord, AuditSink } from './audit/sink.js';
 import { perimeterBlocker, type IpBlocker } from './blocks.js';
 import { DetectionEngine, type ResponseHooks } from './detection/engine.js';
 import { auditRecordOf } from './identity-events.js';
-import { SecurityMetrics } from './metrics/metrics.js';
+import { SecurityMetrics, type AgentCounts } from './metrics/metrics.js';
 import { SecurityRecorder } from './recorder.js';
 import { NullSecurityLog, SecurityLogFile, type SecurityLogSink } from './seclog/file.js';
 
@@ -47,10 +47,6 @@ export interface Security {
   securityLog: SecurityLogSink;
   alerter: Alerter;
   blocker: IpBlocker;
-  /** Records every identity event and lets detection act on identity (session revocation). */
-  watchIdentity(bus: EventBus, hooks: ResponseHooks): void;
-  /** Turns the perimeter's refusals and blocks into metrics and audit entries. */
-  onPerimeterEvent(event: PerimeterEvent): void;
   /** Periodic checkpoints and retention (server only, never a CLI command). */
   start(): void;
   stop(): Promise<void>;
@@ -68,6 +64,12 @@ export interface SecurityOptions {
   blocks: Pick<BlockList, 'block' | 'isBlocked'>;
   /** The perimeter's egress guard: every notification goes through it. */
   egress: Pick<EgressGuard, 'check'>;
+  /** The perimeter's refusals and blocks, turned into metrics and audit entries. */
+  perimeterEvents: Pick<PerimeterStats, 'subscribe'>;
+  /** Every identity event is recorded; detection acts on identity through `hooks` (session revocation). */
+  identity: { events: EventBus; hooks: ResponseHooks };
+  /** The fleet's agent counts, read when `flotilla_agents` is scraped. */
+  agentCounts: () => Promise<AgentCounts>;
   /** Extra notifiers (tests). */
   alerters?: Alerter[];
 }
@@ -149,7 +151,7 @@ function headStoreOf(kv: Kv, checkpointPath: string, keys: AuditKeys): HeadStore
 export function createSecurity(opts: SecurityOptions): Security {
   const { sql, kv, clock, config, secrets, log } = opts;
   const keys = deriveAuditKeys(secrets.audit);
-  const metrics = new SecurityMetrics((err) => log.warn({ err }, 'metric update failed'));
+  const metrics = new SecurityMetrics({ onError: (err) => log.warn({ err }, 'metric update failed'), agents: opts.agentCounts });
   const checkpointPath = config.audit.checkpointFile ?? join(config.dataDir, 'audit-checkpoints.jsonl');
   const audit = new AuditService({
     sql,
@@ -171,13 +173,26 @@ export function createSecurity(opts: SecurityOptions): Security {
   const { alerter, notifier } = alerterOf(opts, (entry) => recorder.record(entry));
   const blocker = perimeterBlocker(opts.blocks, config.detection.exemptCidrs);
   const securityLog = securityLogOf(config, log);
-  const recorder = new SecurityRecorder({ audit, securityLog, metrics, clock, log });
-  const detection = new DetectionEngine({ kv, clock, settings: config.detection, blocker, alerter, metrics, record: (e) => recorder.record(e), log });
-  recorder.setDetection(detection);
+  // Detection records what it does through the recorder, which feeds it every event: `record` is only called once both exist.
+  const detection = new DetectionEngine({ kv, clock, settings: config.detection, blocker, alerter, metrics, hooks: opts.identity.hooks, record: (e): Promise<void> => recorder.record(e), log });
+  const recorder = new SecurityRecorder({ audit, securityLog, metrics, detection, clock, log });
 
   const retentionLease = new JobLease(kv, RETENTION_LOCK, 600_000);
   const timers: Array<ReturnType<typeof setInterval>> = [];
-  const unsubscribes: Array<() => void> = [];
+  const recordPerimeterEvent = (event: PerimeterEvent) => {
+    if (event.type === 'refused') {
+      if (event.reason === 'rate_limited') metrics.count('flotilla_rate_limited_total');
+      else metrics.count('flotilla_blocked_requests_total', { reason: event.reason });
+    } else if (event.type === 'ip_blocked') {
+      void recorder.record({ action: 'ip_blocked', actorType: 'system', actorIp: null, resourceType: 'ip', resourceId: event.subject, after: { trigger: event.trigger, count: event.count, until: event.expiresAt } });
+    } else {
+      void recorder.record({ action: 'ip_unblocked', actorType: event.by ? 'user' : 'system', actorId: event.by, resourceType: 'ip', resourceId: event.subject });
+    }
+  };
+  const unsubscribes: Array<() => void> = [
+    opts.identity.events.subscribe((event) => void recorder.record(auditRecordOf(event))),
+    opts.perimeterEvents.subscribe(recordPerimeterEvent),
+  ];
   const checkpoint = () => audit.checkpoint().catch((err: unknown) => log.warn({ err }, 'audit checkpoint failed'));
   const retention = async () => {
     // One node prunes at a time; the chain lock keeps it consistent anyway.
@@ -206,20 +221,6 @@ export function createSecurity(opts: SecurityOptions): Security {
     securityLog,
     alerter,
     blocker,
-    watchIdentity(bus, hooks) {
-      detection.setHooks(hooks);
-      unsubscribes.push(bus.subscribe((event) => void recorder.record(auditRecordOf(event))));
-    },
-    onPerimeterEvent(event) {
-      if (event.type === 'refused') {
-        if (event.reason === 'rate_limited') metrics.count('flotilla_rate_limited_total');
-        else metrics.count('flotilla_blocked_requests_total', { reason: event.reason });
-      } else if (event.type === 'ip_blocked') {
-        void recorder.record({ action: 'ip_blocked', actorType: 'system', actorIp: null, resourceType: 'ip', resourceId: event.subject, after: { trigger: event.trigger, count: event.count, until: event.expiresAt } });
-      } else {
-        void recorder.record({ action: 'ip_unblocked', actorType: event.by ? 'user' : 'system', actorId: event.by, resourceType: 'ip', resourceId: event.subject });
-      }
-    },
     start() {
       if (started) return;
       started = true;

@@ -57,6 +57,7 @@ export interface RecorderDeps {
   audit: AuditService;
   securityLog: SecurityLogSink;
   metrics: SecurityMetrics;
+  detection: DetectionEngine;
   clock: Clock;
   log: { error(obj: object, msg: string): void };
 }
@@ -68,16 +69,10 @@ export interface RecorderDeps {
  * settles when the entry is durable and never rejects.
  */
 export class SecurityRecorder implements AuditSink {
-  private detection: DetectionEngine | null = null;
-
   constructor(private readonly deps: RecorderDeps) {}
 
-  setDetection(detection: DetectionEngine): void {
-    this.detection = detection;
-  }
-
   record(entry: AuditRecord): Promise<void> {
-    const { clock, securityLog, metrics, log } = this.deps;
+    const { clock, securityLog, metrics, detection, log } = this.deps;
     let pending: PendingEntry;
     try {
       pending = prepareEntry(entry, clock.nowMs());
@@ -88,7 +83,7 @@ export class SecurityRecorder implements AuditSink {
     }
     if (pending.action === 'login_failed') metrics.count('flotilla_failed_logins_total');
     if (pending.action === 'honey_hit') metrics.count('flotilla_honey_token_triggered_total');
-    void this.detection?.handle({ ...entry, actorIp: pending.actorIp, resourceType: pending.resourceType, resourceId: pending.resourceId });
+    void detection.handle({ ...entry, actorIp: pending.actorIp, resourceType: pending.resourceType, resourceId: pending.resourceId });
     return this.deps.audit.append(pending);
   }
 }

@@ -91,8 +91,8 @@ export async function buildApp(services: Services, opts: { https?: SecureContext
   const { identity, clock, fleet } = services;
   await app.register(healthRoutes, { services });
   await app.register(authRoutes, { identity, clock });
-  await app.register(meRoutes, { identity, clock });
-  await app.register(mfaRoutes, { identity, clock });
+  await app.register(meRoutes, { identity });
+  await app.register(mfaRoutes, { identity });
   await app.register(reauthRoutes, { identity });
   await app.register(adminUserRoutes, { identity });
   await app.register(agentRoutes, { fleet });

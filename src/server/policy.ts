@@ -53,7 +53,7 @@ function enforceUser(policy: Required<Pick<UserPolicy, 'credentials' | 'csrf'>> 
     const cookie = bearer === null && policy.credentials === 'any' ? request.cookies[ACCESS_COOKIE] : undefined;
     const token = bearer ?? cookie;
     if (!token) throw identityError('unauthorized');
-    const principal = await deps.sessions.authenticate(token);
+    const principal = await deps.sessions.authenticate(token, cookie === undefined ? 'bearer' : 'cookie');
     // Browsers attach cookies on their own, so a cookie-authenticated change must prove it came from our page.
     if (cookie !== undefined && !isSafeMethod(request.method) && policy.csrf === 'required') {
       const presented = request.headers[CSRF_HEADER];

@@ -73,7 +73,22 @@ export async function openServices(config: Config, opts: { log: Logger; clock?: 
     const perimeter = await createPerimeter({ config: config.perimeter, kv, clock });
     // Identity asks the perimeter for a slot before checking any credential (per-IP failed-login limit).
     const identity = await createIdentity({ db: sql.db, kv, clock, config, secrets, loginGuard: perimeter.loginThrottle.guard });
-    const security = createSecurity({ sql, kv, clock, config, secrets, log, blocks: perimeter.blocks, egress: perimeter.egress });
+    const security = createSecurity({
+      sql,
+      kv,
+      clock,
+      config,
+      secrets,
+      log,
+      blocks: perimeter.blocks,
+      egress: perimeter.egress,
+      perimeterEvents: perimeter.stats,
+      identity: { events: identity.events, hooks: { revokeUserSessions: (userId, reason) => identity.sessions.revokeAllForUser(userId, reason) } },
+      agentCounts: async () => {
+        const { online, warning, offline, decommissioned } = await fleet.machines.summary();
+        return { online, warning, offline, decommissioned };
+      },
+    });
     opened.push(() => security.close());
     const keys = fleetKeys(secrets);
     const commands = createCommands({ db: sql.db, kv, clock, config, signer: keys.commandSigner, sealingKey: keys.sealingKey, audit: security.recorder, log });
@@ -95,12 +110,6 @@ export async function openServices(config: Config, opts: { log: Logger; clock?: 
       if (tokenIds.length > 0) fleet.events.endTokens(tokenIds);
     });
     opened.push(() => fleet.stop());
-    security.watchIdentity(identity.events, { revokeUserSessions: (userId, reason) => identity.sessions.revokeAllForUser(userId, reason) });
-    perimeter.stats.subscribe((event) => security.onPerimeterEvent(event));
-    security.metrics.setAgentsSource(async () => {
-      const { online, warning, offline, decommissioned } = await fleet.machines.summary();
-      return { online, warning, offline, decommissioned };
-    });
     return {
       config,
       secrets,

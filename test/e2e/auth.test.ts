@@ -139,6 +139,43 @@ for (const { mode, available } of modes()) {
       expect((await c.post('/api/auth/refresh', { refreshToken: tokens.refreshToken }, { cookies: false })).status).toBe(401);
     });
 
+    it('hands new tokens back the way the caller authenticated: cookies to a browser, the tokens themselves to a bearer client', async () => {
+      const admin = await loginAs('admin', STRONG_PASSWORD);
+      expect((await admin.send('POST', '/api/admin/users', { username: 'delivery-user', password: VIEWER_PASSWORD, role: 'viewer' })).status).toBe(201);
+      const passwords = [VIEWER_PASSWORD, 'Delivery-Pass-1a', 'Delivery-Pass-2b', 'Delivery-Pass-3c', 'Delivery-Pass-4d'];
+      const change = (step: number) => ({ currentPassword: passwords[step]!, newPassword: passwords[step + 1]! });
+      const tokenCookies = (setCookies: string[]) => setCookies.filter((line) => /^(__Host-flotilla_access|__Secure-flotilla_refresh)=[^;]/.test(line));
+
+      const browser = await loginAs('delivery-user', passwords[0]!);
+      const viaCookie = await browser.send('POST', '/api/me/password', change(0));
+      expect(viaCookie.status).toBe(200);
+      expect(Object.keys(viaCookie.json).sort()).toEqual(['csrfToken', 'expiresIn', 'user']);
+      expect(tokenCookies(viaCookie.setCookies)).toHaveLength(2);
+
+      // An Authorization header that is no bearer token does not make a cookie session a bearer client: page scripts never see its tokens.
+      const odd = await loginAs('delivery-user', passwords[1]!);
+      const oddHeader = await odd.request('POST', '/api/me/password', { body: change(1), headers: { 'x-csrf-token': odd.csrf ?? '', authorization: 'Basic ZGVsaXZlcnk6dXNlcg==' } });
+      expect(oddHeader.status).toBe(200);
+      expect(Object.keys(oddHeader.json).sort()).toEqual(['csrfToken', 'expiresIn', 'user']);
+      expect(tokenCookies(oddHeader.setCookies)).toHaveLength(2);
+
+      const script = t.client();
+      const tokens = (await script.post('/api/auth/token', { username: 'delivery-user', password: passwords[2] })).json;
+      const viaBearer = await script.post('/api/me/password', change(2), { bearer: tokens.accessToken, cookies: false });
+      expect(viaBearer.status).toBe(200);
+      expect(Object.keys(viaBearer.json).sort()).toEqual(['accessToken', 'expiresIn', 'refreshToken', 'user']);
+      expect(viaBearer.setCookies).toEqual([]);
+      expect((await script.get('/api/me', { bearer: viaBearer.json.accessToken, cookies: false })).status).toBe(200);
+
+      // A bearer token wins over cookies sent beside it, so the answer goes to the bearer client.
+      const both = await loginAs('delivery-user', passwords[3]!);
+      const bearer = (await t.client().post('/api/auth/token', { username: 'delivery-user', password: passwords[3] })).json.accessToken;
+      const bearerWithCookies = await both.request('POST', '/api/me/password', { body: change(3), bearer });
+      expect(bearerWithCookies.status).toBe(200);
+      expect(Object.keys(bearerWithCookies.json).sort()).toEqual(['accessToken', 'expiresIn', 'refreshToken', 'user']);
+      expect(bearerWithCookies.setCookies).toEqual([]);
+    });
+
     it('lets an admin list and revoke another user’s sessions', async () => {
       const admin = await loginAs('admin', STRONG_PASSWORD);
       const created = await admin.send('POST', '/api/admin/users', { username: 'sessions-user', password: VIEWER_PASSWORD, role: 'viewer' });

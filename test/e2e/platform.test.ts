@@ -4,7 +4,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { legacySha256 } from '../../src/identity/passwords/legacy.js';
 import { newId } from '../../src/lib/ids.js';
 import { findOnPath, startRedis } from '../harness/services.js';
-import { clusterSecretsEnv, startTestServer, type TestServer } from '../harness/server.js';
+import { redisServerEnv } from '../harness/backends.js';
+import { startTestServer, type TestServer } from '../harness/server.js';
 
 function plainGet(port: number, path: string, host = 'localhost'): Promise<{ status: number; location: string | undefined; body: string }> {
   return new Promise((resolve, reject) => {
@@ -48,7 +49,7 @@ describe('health, readiness and the plain-HTTP port', () => {
 describe.skipIf(!findOnPath('redis-server'))('readiness follows the KV', () => {
   it('answers 503 naming the KV when Redis goes away', async () => {
     const redis = await startRedis(findOnPath('redis-server') ?? '');
-    const t = await startTestServer({ mode: 'embedded', env: { REDIS_URL: redis.url, ...clusterSecretsEnv() } });
+    const t = await startTestServer({ mode: 'embedded', env: redisServerEnv(redis.url) });
     try {
       expect((await t.client().get('/readyz')).status).toBe(200);
       await redis.stop();

@@ -11,11 +11,10 @@ import { createFleet } from '../../src/fleet/module.js';
 import { HOUR_MS, MINUTE_MS, RollupJob, SETTLE_MS } from '../../src/fleet/rollups.js';
 import { ManualClock } from '../../src/lib/clock.js';
 import { reportAad, sealEnvelope } from '../../src/protocol/sealing.js';
-import { MemoryKv } from '../../src/store/kv/memory.js';
 import { createDb, type SqlStore } from '../../src/store/sql/db.js';
 import { migrateToLatest } from '../../src/store/sql/migrate.js';
 import type { Database, MetricsRawTable } from '../../src/store/sql/tables.js';
-import { sqlBackends } from '../harness/backends.js';
+import { kvBackend, sqlBackends } from '../harness/backends.js';
 import { facts, report } from './agent-sim.js';
 
 const T0 = Date.UTC(2026, 0, 1);
@@ -34,6 +33,8 @@ async function insertRaw(db: Kysely<Database>, rows: MetricsRawTable[]): Promise
 const count = async (db: Kysely<Database>, table: 'metricsRaw' | 'metricsMinute' | 'metricsHour') =>
   Number((await db.selectFrom(table).select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirstOrThrow()).n);
 
+const memoryKv = kvBackend('memory');
+
 for (const backend of sqlBackends()) {
   describe.skipIf(!backend.available)(`fleet rollups and retention (${backend.name})`, () => {
     const open: SqlStore[] = [];
@@ -45,7 +46,7 @@ for (const backend of sqlBackends()) {
       const store = await backend.create();
       open.push(store);
       const clock = new ManualClock(T0);
-      const job = new RollupJob({ db: store.db, kv: new MemoryKv(clock), clock, retention: RETENTION, log: silent });
+      const job = new RollupJob({ db: store.db, kv: await memoryKv.create(clock), clock, retention: RETENTION, log: silent });
       return { db: store.db, clock, job };
     }
 
@@ -149,7 +150,7 @@ describe('report ingest cost does not grow with the tables (SQLite query plans)'
       },
     });
     const clock = new ManualClock(T0 + DAY_MS);
-    const kv = new MemoryKv(clock);
+    const kv = await memoryKv.create(clock);
     try {
       await migrateToLatest(store);
       const config = await loadConfig({ env: {}, overrides: { dataDir: dir } });

@@ -5,7 +5,8 @@
  *
  * Each create() gives an isolated store: Redis under a random key prefix,
  * SQLite in a fresh temp file, PostgreSQL in a fresh database on the shared
- * server. Closing it removes what it made.
+ * server. Closing it removes what it made. A Kv backend also gives the
+ * environment that puts a server under test on it (serverEnv).
  */
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -26,7 +27,10 @@ export interface KvBackend {
   available: boolean;
   /** Whether TTLs follow the clock given to create(); Redis keeps real time. */
   ttlFollowsClock: boolean;
+  /** An isolated store for this process. */
   create(clock?: Clock): Promise<Kv>;
+  /** What a server under test needs in its environment to use this backend (Redis: under a fresh key prefix). */
+  serverEnv(): Record<string, string>;
 }
 
 export interface SqlBackend {
@@ -54,14 +58,26 @@ async function deleteByPrefix(url: string, prefix: string): Promise<void> {
   }
 }
 
+/** Every secret as an environment variable: cluster mode (a database or Redis URL) generates none. */
+export function clusterSecretsEnv(): Record<string, string> {
+  const names = ['JWT', 'E2EE', 'DB', 'AUDIT', 'COMMAND_SIGNING', 'CLUSTER', 'PEPPER'];
+  return Object.fromEntries(names.map((name) => [`FLOTILLA_SECRETS_${name}`, randomBytes(32).toString('base64url')]));
+}
+
+/** A server on this Redis (the run's shared one by default) under a fresh key prefix, with the secrets cluster mode needs supplied. */
+export function redisServerEnv(url: string = inject('redisUrl') ?? ''): Record<string, string> {
+  return { REDIS_URL: url, FLOTILLA_REDIS_PREFIX: `test:${randomName()}:`, ...clusterSecretsEnv() };
+}
+
 export function kvBackends(): KvBackend[] {
   const redisUrl = inject('redisUrl');
   return [
-    { name: 'memory', available: true, ttlFollowsClock: true, create: async (clock = systemClock) => new MemoryKv(clock) },
+    { name: 'memory', available: true, ttlFollowsClock: true, create: async (clock = systemClock) => new MemoryKv(clock), serverEnv: () => ({}) },
     {
       name: 'redis',
       available: redisUrl !== null,
       ttlFollowsClock: false,
+      serverEnv: () => redisServerEnv(),
       create: async () => {
         if (redisUrl === null) throw new Error('no Redis for this run');
         const prefix = `test:${randomName()}:`;
@@ -75,6 +91,13 @@ export function kvBackends(): KvBackend[] {
       },
     },
   ];
+}
+
+/** One backend by name, for a suite that needs that one (the memory Kv beside a SQL loop, Redis for a cluster). */
+export function kvBackend(name: KvBackend['name']): KvBackend {
+  const backend = kvBackends().find((b) => b.name === name);
+  if (!backend) throw new Error(`no ${name} Kv backend`);
+  return backend;
 }
 
 function withCleanup(store: SqlStore, cleanup: () => Promise<void>): SqlStore {

@@ -1,4 +1,3 @@
-import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -8,7 +7,7 @@ import type { Config } from '../../src/config/schema.js';
 import type { Clock } from '../../src/lib/clock.js';
 import { createLogger, type Logger } from '../../src/server/logger.js';
 import { startServer, type RunningServer } from '../../src/server/start.js';
-import { createPostgresDatabase } from './backends.js';
+import { createPostgresDatabase, redisServerEnv } from './backends.js';
 import { HttpsClient } from './client.js';
 
 export type Mode = 'embedded' | 'cluster';
@@ -32,12 +31,6 @@ export function modes(): Array<{ mode: Mode; available: boolean }> {
     { mode: 'embedded', available: true },
     { mode: 'cluster', available: inject('databaseUrl') !== null && inject('redisUrl') !== null },
   ];
-}
-
-/** Every secret as an environment variable: cluster mode (a database or Redis URL) generates none. */
-export function clusterSecretsEnv(): Record<string, string> {
-  const names = ['JWT', 'E2EE', 'DB', 'AUDIT', 'COMMAND_SIGNING', 'CLUSTER', 'PEPPER'];
-  return Object.fromEntries(names.map((name) => [`FLOTILLA_SECRETS_${name}`, randomBytes(32).toString('base64url')]));
 }
 
 /**
@@ -70,9 +63,7 @@ export async function startTestServer(opts: { mode?: Mode; env?: Record<string, 
     const database = await createPostgresDatabase();
     cleanups.push(database.drop);
     env.DATABASE_URL = database.url;
-    env.REDIS_URL = inject('redisUrl') ?? '';
-    env.FLOTILLA_REDIS_PREFIX = `e2e:${randomBytes(6).toString('hex')}:`;
-    Object.assign(env, clusterSecretsEnv());
+    Object.assign(env, redisServerEnv());
   }
   const config = await loadConfig({ env, overrides: { dataDir, server: { host: '127.0.0.1', port: 0 } } });
   const printed: string[] = [];

@@ -1,16 +1,15 @@
-import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
-import { expect, inject } from 'vitest';
+import { expect } from 'vitest';
 import { loadConfig } from '../../src/config/load.js';
 import type { Clock } from '../../src/lib/clock.js';
 import { buildApp } from '../../src/server/app.js';
 import { createLogger } from '../../src/server/logger.js';
 import { openServices, type Services } from '../../src/server/services.js';
 import { CONTENT_SECURITY_POLICY } from '../../src/perimeter/headers.js';
-import { clusterSecretsEnv, RELAXED_PERIMETER_ENV } from '../harness/server.js';
+import { RELAXED_PERIMETER_ENV } from '../harness/server.js';
 
 /** The product defaults, passed explicitly because the shared harness relaxes them for other suites. */
 export const SECURE_PERIMETER_ENV: Readonly<Record<string, string>> = {
@@ -21,16 +20,6 @@ export const SECURE_PERIMETER_ENV: Readonly<Record<string, string>> = {
   FLOTILLA_PERIMETER_SCANNER_NOT_FOUND_LIMIT: '30',
   FLOTILLA_PERIMETER_SCANNER_AUTH_FAILURE_LIMIT: '20',
 };
-
-/** Shared Redis under a fresh prefix; embedded mode then needs its secrets supplied, as in a cluster. */
-export function redisEnv(prefix = `perimeter:${randomBytes(6).toString('hex')}:`, url = inject('redisUrl') ?? ''): Record<string, string> {
-  return { REDIS_URL: url, FLOTILLA_REDIS_PREFIX: prefix, ...clusterSecretsEnv() };
-}
-
-export const kvBackends = () => [
-  { name: 'memory', available: true, env: (): Record<string, string> => ({}) },
-  { name: 'redis', available: inject('redisUrl') !== null, env: () => redisEnv() },
-];
 
 export interface TestApp {
   app: FastifyInstance;

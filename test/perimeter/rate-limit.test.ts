@@ -7,7 +7,8 @@ import { commonError } from '../../src/lib/errors.js';
 import type { Reply } from '../harness/client.js';
 import { findOnPath, startRedis } from '../harness/services.js';
 import { adminClient, startTestServer, STRONG_PASSWORD, type TestServer } from '../harness/server.js';
-import { buildTestApp, kvBackends, redisEnv, SECURE_PERIMETER_ENV } from './helpers.js';
+import { buildTestApp, SECURE_PERIMETER_ENV } from './helpers.js';
+import { kvBackend, kvBackends, redisServerEnv } from '../harness/backends.js';
 
 const statuses = (replies: Reply[]) => replies.reduce<Record<number, number>>((acc, r) => ({ ...acc, [r.status]: (acc[r.status] ?? 0) + 1 }), {});
 /** Scanner blocking would step in first on a stream of 401s and 404s; these suites test the limiter alone. */
@@ -18,7 +19,7 @@ for (const backend of kvBackends()) {
     let t: TestServer;
     const clock = new ManualClock(Date.now());
     beforeAll(async () => {
-      t = await startTestServer({ clock, env: { ...backend.env(), ...SECURE_PERIMETER_ENV, ...NO_SCANNER, FLOTILLA_PERIMETER_RATE_LIMIT_USER_LIMIT: '5', FLOTILLA_PERIMETER_RATE_LIMIT_USER_WINDOW_SECONDS: '60' } });
+      t = await startTestServer({ clock, env: { ...backend.serverEnv(), ...SECURE_PERIMETER_ENV, ...NO_SCANNER, FLOTILLA_PERIMETER_RATE_LIMIT_USER_LIMIT: '5', FLOTILLA_PERIMETER_RATE_LIMIT_USER_WINDOW_SECONDS: '60' } });
     });
     afterAll(async () => t?.close());
     // Each case starts with empty windows.
@@ -106,11 +107,11 @@ for (const backend of kvBackends()) {
   });
 }
 
-describe.skipIf(!kvBackends()[1]?.available)('rate limits across two servers sharing one Redis', () => {
+describe.skipIf(!kvBackend('redis').available)('rate limits across two servers sharing one Redis', () => {
   let a: TestServer;
   let b: TestServer;
   beforeAll(async () => {
-    const env = { ...redisEnv(), ...SECURE_PERIMETER_ENV, ...NO_SCANNER };
+    const env = { ...redisServerEnv(), ...SECURE_PERIMETER_ENV, ...NO_SCANNER };
     a = await startTestServer({ env });
     b = await startTestServer({ env });
   });
@@ -136,7 +137,7 @@ describe.skipIf(!kvBackends()[1]?.available)('rate limits across two servers sha
 describe.skipIf(!findOnPath('redis-server'))('when the Kv is down', () => {
   it('fails closed with 503 while health probes keep answering', async () => {
     const redis = await startRedis(findOnPath('redis-server') ?? '');
-    const t = await startTestServer({ env: { ...redisEnv(undefined, redis.url), ...SECURE_PERIMETER_ENV } });
+    const t = await startTestServer({ env: { ...redisServerEnv(redis.url), ...SECURE_PERIMETER_ENV } });
     try {
       expect((await t.client().get('/api/openapi.json')).status).toBe(200);
       await redis.stop();
@@ -157,7 +158,7 @@ describe.skipIf(!findOnPath('redis-server'))('when the Kv is down', () => {
   });
 });
 
-describe.skipIf(!kvBackends()[1]?.available)('when the Kv refuses one kind of operation', () => {
+describe.skipIf(!kvBackend('redis').available)('when the Kv refuses one kind of operation', () => {
   // Real Redis ACL users that may not run scripts (the limiter) or may not read keys (the block list).
   const cases = [
     { name: 'the limiter', rules: ['-evalsha', '-eval', '-script'] },
@@ -174,7 +175,7 @@ describe.skipIf(!kvBackends()[1]?.available)('when the Kv refuses one kind of op
       const limited = new URL(url.toString());
       limited.username = user;
       limited.password = password;
-      const t = await startTestServer({ env: { ...redisEnv(undefined, limited.toString()), ...SECURE_PERIMETER_ENV } });
+      const t = await startTestServer({ env: { ...redisServerEnv(limited.toString()), ...SECURE_PERIMETER_ENV } });
       try {
         const res = await t.client().get('/api/openapi.json');
         expect(res.status).toBe(503);

@@ -2,7 +2,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ManualClock } from '../../src/lib/clock.js';
 import type { HttpsClient } from '../harness/client.js';
 import { adminClient, startTestServer, type TestServer } from '../harness/server.js';
-import { buildTestApp, expectSecurityHeaders, kvBackends, redisEnv, SECURE_PERIMETER_ENV, type TestApp } from './helpers.js';
+import { buildTestApp, expectSecurityHeaders, SECURE_PERIMETER_ENV, type TestApp } from './helpers.js';
+import { kvBackend, kvBackends, redisServerEnv } from '../harness/backends.js';
 
 describe('scanner blocking (defaults: 30 404s or 20 401s in 10 minutes block for an hour)', () => {
   let t: TestApp;
@@ -71,7 +72,7 @@ for (const backend of kvBackends()) {
     let admin: HttpsClient;
     beforeAll(async () => {
       t = await startTestServer({
-        env: { ...backend.env(), ...SECURE_PERIMETER_ENV, FLOTILLA_PERIMETER_TRUSTED_PROXIES: '127.0.0.1', FLOTILLA_PERIMETER_SCANNER_NOT_FOUND_LIMIT: '3' },
+        env: { ...backend.serverEnv(), ...SECURE_PERIMETER_ENV, FLOTILLA_PERIMETER_TRUSTED_PROXIES: '127.0.0.1', FLOTILLA_PERIMETER_SCANNER_NOT_FOUND_LIMIT: '3' },
       });
       admin = await adminClient(t);
     });
@@ -119,11 +120,11 @@ for (const backend of kvBackends()) {
   });
 }
 
-describe.skipIf(!kvBackends()[1]?.available)('blocks hold across servers sharing one Redis', () => {
+describe.skipIf(!kvBackend('redis').available)('blocks hold across servers sharing one Redis', () => {
   let a: TestServer;
   let b: TestServer;
   beforeAll(async () => {
-    const env = { ...redisEnv(), ...SECURE_PERIMETER_ENV, FLOTILLA_PERIMETER_TRUSTED_PROXIES: '127.0.0.1', FLOTILLA_PERIMETER_SCANNER_AUTH_FAILURE_LIMIT: '2' };
+    const env = { ...redisServerEnv(), ...SECURE_PERIMETER_ENV, FLOTILLA_PERIMETER_TRUSTED_PROXIES: '127.0.0.1', FLOTILLA_PERIMETER_SCANNER_AUTH_FAILURE_LIMIT: '2' };
     a = await startTestServer({ env });
     b = await startTestServer({ env });
   });

@@ -11,8 +11,7 @@ import { createLogger } from '../../src/server/logger.js';
 import { startServer, type RunningServer } from '../../src/server/start.js';
 import { createDb } from '../../src/store/sql/db.js';
 import { migrateToLatest } from '../../src/store/sql/migrate.js';
-import { createPostgresDatabase } from '../harness/backends.js';
-import { clusterSecretsEnv } from '../harness/server.js';
+import { clusterSecretsEnv, createPostgresDatabase } from '../harness/backends.js';
 import { auditFixture } from './helpers.js';
 
 const WORKER = fileURLToPath(new URL('./fixtures/append-worker.ts', import.meta.url));

@@ -13,6 +13,7 @@ const session: Principal = {
   passwordChangeRequired: false,
   accessExpiresAt: 0,
   decoy: false,
+  via: 'bearer',
   scopes: SCOPES,
 };
 const readFleet: UserPolicy = { auth: 'user', role: 'viewer', scope: 'fleet:read' };

@@ -292,8 +292,13 @@ for (const backend of kvBackends()) {
         await vi.waitFor(() => expect(got).toEqual(['x']));
       });
 
-      it('publishing with no subscriber is fine', async () => {
-        await kv.publish('empty', 'x');
+      it('publishing with no subscriber is fine, and the message is not kept for a later one', async () => {
+        await expect(kv.publish('empty', 'early')).resolves.toBeUndefined();
+        const got: string[] = [];
+        const unsubscribe = await kv.subscribe('empty', (m) => got.push(m));
+        await kv.publish('empty', 'late');
+        await vi.waitFor(() => expect(got).toEqual(['late']));
+        await unsubscribe();
       });
     });
 

@@ -1,11 +1,12 @@
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { Clock } from '../../lib/clock.js';
-import { identityError } from '../errors.js';
 import type { Identity } from '../module.js';
 import { CSRF_HEADER, REFRESH_COOKIE } from '../policy.js';
 import type { RequestFacts } from '../sessions/service.js';
-import { clearSessionCookies, setSessionCookies } from './cookies.js';
+import { bearerDelivery, cookieDelivery } from '../sessions/delivery.js';
+import type { PresentedRefresh } from '../refresh.js';
+import { clearSessionCookies, sendTokens } from './cookies.js';
 import type { LoginResult } from '../login.js';
 import {
   AuthenticationOptions,
@@ -37,6 +38,14 @@ export function listenerPort(request: FastifyRequest): number {
   return request.socket.localPort ?? 0;
 }
 
+/** The refresh token from the body (an API client) or else the cookie (a browser). */
+function presentedRefresh(request: FastifyRequest<{ Body: { refreshToken?: string } }>): PresentedRefresh {
+  const fromBody = request.body.refreshToken;
+  if (fromBody !== undefined) return { via: 'bearer', token: fromBody };
+  const header = request.headers[CSRF_HEADER];
+  return { via: 'cookie', token: request.cookies[REFRESH_COOKIE], csrfHeader: typeof header === 'string' ? header : undefined };
+}
+
 /**
  * Login, token exchange, second factors, refresh and logout (DESIGN.md §13
  * "People and automation"). The browser routes answer with cookies, the
@@ -47,16 +56,11 @@ export const authRoutes: FastifyPluginAsync<{ identity: Identity; clock: Clock }
   const open = { policy: { auth: 'none' } } as const;
   /** Every step that checks a credential takes a failed-login slot per IP first. */
   const loginStep = { policy: { auth: 'none', rateLimit: 'login' } } as const;
-  const browserSession = (reply: FastifyReply, result: LoginResult) => {
-    setSessionCookies(reply, result.tokens, clock.nowMs());
-    return { user: result.user, csrfToken: result.tokens.csrfToken, passwordChangeRequired: result.passwordChangeRequired };
+  const browserSession = (reply: FastifyReply, { user, tokens, passwordChangeRequired }: LoginResult) => {
+    const { csrfToken } = sendTokens(reply, cookieDelivery(tokens, clock.nowMs()));
+    return { user, csrfToken, passwordChangeRequired };
   };
-  const bearerSession = ({ tokens, passwordChangeRequired }: LoginResult) => ({
-    accessToken: tokens.accessToken,
-    refreshToken: tokens.refreshToken,
-    expiresIn: tokens.expiresIn,
-    passwordChangeRequired,
-  });
+  const bearerSession = ({ tokens, passwordChangeRequired }: LoginResult) => ({ ...bearerDelivery(tokens).body, passwordChangeRequired });
 
   app.post('/api/auth/login', { schema: { body: Credentials, response: { 200: LoginResponse } }, config: loginStep }, async (request, reply) => {
     const outcome = await identity.login(request.body, requestFacts(request));
@@ -97,31 +101,14 @@ export const authRoutes: FastifyPluginAsync<{ identity: Identity; clock: Clock }
       // A browser refresh carries only the cookie.
       preValidation: emptyBodyAsObject,
     },
-    async (request, reply) => {
-      const fromBody = request.body.refreshToken;
-      const presented = fromBody ?? request.cookies[REFRESH_COOKIE];
-      if (!presented) throw identityError('invalid_refresh_token');
-      // The browser attaches the cookie on its own: like any cookie-authenticated change, it needs the CSRF header.
-      const header = request.headers[CSRF_HEADER];
-      const csrf = fromBody === undefined ? { presented: typeof header === 'string' ? header : undefined } : undefined;
-      const tokens = await identity.sessions.refresh(presented, requestFacts(request), csrf);
-      if (fromBody !== undefined) return { accessToken: tokens.accessToken, refreshToken: tokens.refreshToken, expiresIn: tokens.expiresIn };
-      setSessionCookies(reply, tokens, clock.nowMs());
-      return { csrfToken: tokens.csrfToken, expiresIn: tokens.expiresIn };
-    },
+    async (request, reply) => sendTokens(reply, await identity.refresh(presentedRefresh(request), requestFacts(request))),
   );
 
   app.post(
     '/api/auth/logout',
     { schema: { response: { 200: Ok } }, config: { policy: { auth: 'user', role: 'viewer', scope: 'account', allowDuringPasswordChange: true, allowDuringMfaEnrollment: true, decoySafe: true } } },
     async (request, reply) => {
-      const principal = request.principal;
-      if (principal) {
-        await identity.sessions.revoke(principal.sessionId, 'logout');
-        await identity.sessions.revokeAccessToken(principal.jti, principal.accessExpiresAt);
-        // A decoy's user exists nowhere; its whole visit is already recorded as honey_hit.
-        if (!principal.decoy) identity.events.emit({ type: 'logout', at: clock.nowMs(), actorId: principal.userId, actorIp: request.ip, userId: principal.userId });
-      }
+      if (request.principal) await identity.logout(request.principal, request.ip);
       clearSessionCookies(reply);
       return { ok: true as const };
     },

@@ -1,13 +1,10 @@
 import type { FastifyPluginAsync } from 'fastify';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
-import type { Clock } from '../../lib/clock.js';
 import { identityError } from '../errors.js';
 import type { Identity } from '../module.js';
-import { ACCESS_COOKIE } from '../policy.js';
 import type { Principal } from '../sessions/service.js';
 import type { SessionRow } from '../sessions/repo.js';
-import { toUserView } from '../users/view.js';
-import { setSessionCookies } from './cookies.js';
+import { sendTokens } from './cookies.js';
 import { IdParam, Ok, PasswordChange, PasswordChangeResponse, SessionList, UserSchema } from './schemas.js';
 import { Type } from 'typebox';
 
@@ -30,7 +27,7 @@ function principalOf(principal: Principal | null): Principal {
 }
 
 /** The signed-in user's own account. */
-export const meRoutes: FastifyPluginAsync<{ identity: Identity; clock: Clock }> = async (base, { identity, clock }) => {
+export const meRoutes: FastifyPluginAsync<{ identity: Identity }> = async (base, { identity }) => {
   const app = base.withTypeProvider<TypeBoxTypeProvider>();
   const self = { auth: 'user', role: 'viewer', scope: 'account', allowDuringPasswordChange: true, allowDuringMfaEnrollment: true } as const;
 
@@ -42,21 +39,8 @@ export const meRoutes: FastifyPluginAsync<{ identity: Identity; clock: Clock }> 
     '/api/me/password',
     { schema: { body: PasswordChange, response: { 200: PasswordChangeResponse } }, config: { policy: self } },
     async (request, reply) => {
-      const principal = principalOf(request.principal);
-      const user = await identity.users.changeOwnPassword(principal.userId, request.body.currentPassword, request.body.newPassword, {
-        id: principal.userId,
-        ip: request.ip,
-        sessionId: principal.sessionId,
-      });
-      // This session continues with fresh tokens that no longer demand a password change.
-      const tokens = await identity.sessions.reissue(principal.sessionId, user, principal.jti, principal.accessExpiresAt);
-      // The current password was just proved: a step-up for the next five minutes.
-      await identity.sessions.stepUp.record(principal.sessionId);
-      if (request.cookies[ACCESS_COOKIE] !== undefined && request.headers.authorization === undefined) {
-        setSessionCookies(reply, tokens, clock.nowMs());
-        return { user: toUserView(user), csrfToken: tokens.csrfToken, expiresIn: tokens.expiresIn };
-      }
-      return { user: toUserView(user), accessToken: tokens.accessToken, refreshToken: tokens.refreshToken, expiresIn: tokens.expiresIn };
+      const { user, delivery } = await identity.changeOwnPassword(principalOf(request.principal), request.body, request.ip);
+      return { user, ...sendTokens(reply, delivery) };
     },
   );
 

@@ -1,12 +1,10 @@
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
-import type { Clock } from '../../lib/clock.js';
 import { identityError } from '../errors.js';
 import type { Identity } from '../module.js';
-import { ACCESS_COOKIE } from '../policy.js';
 import type { Principal } from '../sessions/service.js';
 import { emptyBodyAsObject, listenerPort } from './auth.js';
-import { setSessionCookies } from './cookies.js';
+import { sendTokens } from './cookies.js';
 import {
   BackupCodesResponse,
   EmptyBody,
@@ -32,29 +30,17 @@ function principalOf(request: FastifyRequest): Principal {
  * The user's own second factors: TOTP, backup codes and passkeys. All of them
  * stay reachable for an admin who must still enroll (requireMfaForAdmins).
  */
-export const mfaRoutes: FastifyPluginAsync<{ identity: Identity; clock: Clock }> = async (base, { identity, clock }) => {
+export const mfaRoutes: FastifyPluginAsync<{ identity: Identity }> = async (base, { identity }) => {
   const app = base.withTypeProvider<TypeBoxTypeProvider>();
   const enroll = { policy: { auth: 'user', role: 'viewer', scope: 'account', allowDuringMfaEnrollment: true } } as const;
   // Adding, removing or minting a factor: a stolen session alone must not swap or strip the account's second factor.
   const change = { policy: { ...enroll.policy, stepUp: true } } as const;
   const { mfa, passkeys } = identity;
 
-  /**
-   * A session that just proved a new second factor (a TOTP code, a passkey
-   * ceremony) counts as multi-factor from now on: its amr gains the factor and
-   * its tokens are reissued, so an admin held at enrollment can go on working.
-   */
+  /** The session just proved a new factor: it becomes multi-factor, with new tokens for the caller (none if it already was). */
   async function upgradeSession(request: FastifyRequest, reply: FastifyReply, factor: string) {
-    const principal = principalOf(request);
-    if (principal.amr.includes('mfa')) return {};
-    const user = await identity.users.getRow(principal.userId);
-    const amr = [...new Set([...principal.amr, factor, 'mfa'])];
-    const tokens = await identity.sessions.reissue(principal.sessionId, user, principal.jti, principal.accessExpiresAt, amr);
-    if (request.cookies[ACCESS_COOKIE] !== undefined && request.headers.authorization === undefined) {
-      setSessionCookies(reply, tokens, clock.nowMs());
-      return { csrfToken: tokens.csrfToken, expiresIn: tokens.expiresIn };
-    }
-    return { accessToken: tokens.accessToken, refreshToken: tokens.refreshToken, expiresIn: tokens.expiresIn };
+    const delivery = await identity.upgradeSession(principalOf(request), factor);
+    return delivery ? sendTokens(reply, delivery) : {};
   }
 
   app.get('/api/me/mfa', { schema: { response: { 200: MfaStatusSchema } }, config: enroll }, async (request) => mfa.status(principalOf(request).userId));

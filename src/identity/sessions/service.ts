@@ -16,6 +16,7 @@ import { DecoySessions } from './decoy-sessions.js';
 import { currentJtiKey, jtiKey, REFRESH_PREFIX, REVOKED, sessionKey, TOUCH_EVERY_MS } from './keys.js';
 import { sessionsRepo, type SessionRow } from './repo.js';
 import { StepUpProofs } from './step-up.js';
+import type { TokenTransport } from './delivery.js';
 
 export { REFRESH_PREFIX } from './keys.js';
 
@@ -42,6 +43,8 @@ export interface Principal {
   decoy: boolean;
   /** The API scopes this credential reaches (a route's `policy.scope` must be one); a session holds every scope. */
   scopes: readonly Scope[];
+  /** How the access token came: new tokens for this caller go the same way (delivery.ts). */
+  via: TokenTransport;
 }
 
 /** What this process just revoked: whole sessions, or single access tokens. */
@@ -74,7 +77,7 @@ export interface SessionServiceDeps {
   decoys?: { isDecoySid(sid: string): boolean; newDecoySid(): string };
 }
 
-function principalOf(claims: AccessClaims, decoy: boolean): Principal {
+function principalOf(claims: AccessClaims, decoy: boolean, via: TokenTransport): Principal {
   return {
     userId: claims.sub,
     sessionId: claims.sid,
@@ -85,6 +88,7 @@ function principalOf(claims: AccessClaims, decoy: boolean): Principal {
     accessExpiresAt: claims.exp * 1000,
     decoy,
     scopes: SCOPES,
+    via,
   };
 }
 
@@ -216,7 +220,7 @@ export class SessionService {
    * The per-request check: signature, expiry, revocation, supersession (a
    * newer access token of the same session) and idle timeout.
    */
-  async authenticate(accessToken: string): Promise<Principal> {
+  async authenticate(accessToken: string, via: TokenTransport): Promise<Principal> {
     const { kv, clock } = this.deps;
     const claims: AccessClaims = await this.deps.tokens.verify(accessToken);
     const now = clock.nowMs();
@@ -225,7 +229,7 @@ export class SessionService {
     if (currentJti !== null && currentJti !== claims.jti) throw identityError('unauthorized');
     if (this.#isDecoy(claims.sid)) {
       await this.#decoys.check(claims, sessionState ?? null);
-      return principalOf(claims, true);
+      return principalOf(claims, true, via);
     }
 
     let lastSeen: number;
@@ -251,7 +255,7 @@ export class SessionService {
       await kv.set(sessionKey(claims.sid), String(now), TOUCH_EVERY_MS);
       await sessionsRepo.touch(this.deps.db, claims.sid, now);
     }
-    return principalOf(claims, false);
+    return principalOf(claims, false, via);
   }
 
   async revoke(sessionId: string, reason: string): Promise<boolean> {

@@ -28,6 +28,7 @@ export interface DetectionDeps {
   blocker: IpBlocker;
   alerter: Alerter;
   metrics: SecurityMetrics;
+  hooks: ResponseHooks;
   /** Records what the engine did (audit, security log): the same pipeline as every event. */
   record(entry: AuditRecord): Promise<void>;
   log: { warn(obj: object, msg: string): void };
@@ -41,13 +42,7 @@ const SYSTEM = { actorType: 'system' as const, actorId: null };
  * action fires once, whichever node saw the event.
  */
 export class DetectionEngine {
-  private hooks: ResponseHooks | null = null;
-
   constructor(private readonly deps: DetectionDeps) {}
-
-  setHooks(hooks: ResponseHooks): void {
-    this.hooks = hooks;
-  }
 
   /** Never throws: a failed response is logged and the event stays recorded. */
   async handle(event: AuditRecord): Promise<void> {
@@ -102,8 +97,8 @@ export class DetectionEngine {
           metrics.count('flotilla_security_actions_total', { action });
           await this.deps.record({ ...SYSTEM, action: 'ip_blocked', actorIp: event.actorIp, resourceType: 'ip', resourceId: event.actorIp, after: { rule: rule.name, count, ttlSeconds } });
         }
-      } else if (action === 'revoke_user_sessions' && event.resourceType === 'user' && event.resourceId && this.hooks) {
-        const revoked = await this.hooks.revokeUserSessions(event.resourceId, rule.name);
+      } else if (action === 'revoke_user_sessions' && event.resourceType === 'user' && event.resourceId) {
+        const revoked = await this.deps.hooks.revokeUserSessions(event.resourceId, rule.name);
         acted = true;
         metrics.count('flotilla_security_actions_total', { action });
         await this.deps.record({ ...SYSTEM, action: 'sessions_revoked', actorIp: event.actorIp ?? null, resourceType: 'user', resourceId: event.resourceId, after: { rule: rule.name, count: revoked } });

@@ -29,9 +29,11 @@ export class SecurityMetrics {
   readonly registry = new Registry();
   private readonly counters = new Map<CounterName, Counter>();
   private readonly requestDuration: Histogram;
-  private agentsSource: (() => Promise<AgentCounts>) | null = null;
+  private readonly onError: (err: unknown) => void;
 
-  constructor(private readonly onError: (err: unknown) => void = () => {}) {
+  /** `agents` is where `flotilla_agents` reads its numbers at scrape time (the fleet summary). */
+  constructor(opts: { onError?: (err: unknown) => void; agents?: () => Promise<AgentCounts> } = {}) {
+    this.onError = opts.onError ?? (() => {});
     collectDefaultMetrics({ register: this.registry });
     // Gauges named like counters fail promtool's lint; the per-type gauges beside them carry the same numbers.
     for (const name of ['nodejs_active_handles_total', 'nodejs_active_requests_total', 'nodejs_active_resources_total']) this.registry.removeSingleMetric(name);
@@ -45,7 +47,7 @@ export class SecurityMetrics {
       buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
       registers: [this.registry],
     });
-    const sourceOf = () => this.agentsSource;
+    const source = opts.agents;
     const reportError = (err: unknown) => this.onError(err);
     new Gauge({
       name: 'flotilla_agents',
@@ -54,7 +56,6 @@ export class SecurityMetrics {
       registers: [this.registry],
       // Read at scrape time; `this` is the gauge here.
       async collect() {
-        const source = sourceOf();
         if (!source) return;
         try {
           const counts = await source();
@@ -79,11 +80,6 @@ export class SecurityMetrics {
   /** `route` is the route pattern (`/api/admin/users/:id`), never the raw URL, so label values stay bounded. */
   observeRequest(method: string, route: string, statusCode: number, seconds: number): void {
     this.requestDuration.observe({ method, route, status_code: String(statusCode) }, seconds);
-  }
-
-  /** Where `flotilla_agents` reads its numbers at scrape time (the fleet summary). */
-  setAgentsSource(source: () => Promise<AgentCounts>): void {
-    this.agentsSource = source;
   }
 
   get contentType(): string {
