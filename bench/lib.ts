@@ -3,7 +3,7 @@ import https from 'node:https';
 import { readFileSync } from 'node:fs';
 import { totpCodeForStep, totpStepAt } from '../src/identity/mfa/totp.js';
 
-/** One benchmark figure, printed as the single-line JSON that DESIGN.md §11 asks for. */
+/** One benchmark figure, printed as the single-line JSON the README's benchmark section describes. */
 export interface Figure {
   bench: string;
   value: number;

@@ -21,7 +21,7 @@ export interface CollectorOptions {
 }
 
 /**
- * Measures this machine with systeminformation (DESIGN.md §4 "Reports"). Each
+ * Measures this machine with systeminformation (docs/protocol.md). Each
  * section is optional: one that fails or is unavailable is left out, never
  * the whole report. Facts go in the first report after start and whenever they
  * change. Every value is fitted to the report schema's bounds.

@@ -38,7 +38,7 @@ export interface EnrollOptions {
 const TOKEN = /^fle_[A-Za-z0-9_-]{1,250}$/;
 
 /**
- * Trades a one-time enrollment token for this machine's identity (DESIGN.md §4)
+ * Trades a one-time enrollment token for this machine's identity (docs/protocol.md)
  * and writes it (0600) before returning, so a key the server issued is never
  * held only in memory.
  */

@@ -26,7 +26,7 @@ const IdentitySchema = Type.Object({
   intervalSeconds: Type.Integer({ minimum: 1, maximum: 86_400 }),
   /** The last report `seq` handed out; the next envelope uses a larger one, across restarts too. */
   seq: Type.Integer({ minimum: 0 }),
-  /** The same for command results, which have their own counter (DESIGN.md §13). */
+  /** The same for command results, which have their own counter (docs/api.md). */
   resultSeq: Type.Integer({ minimum: 0 }),
   enrolledAt: Type.Integer({ minimum: 0 }),
 });

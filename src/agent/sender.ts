@@ -7,7 +7,7 @@ import { TransportError, type AgentPoster, type AgentReply } from './transport.j
 import { errorCodeOf, parseReportAnswer, type ReportAnswer } from './wire.js';
 
 export const REPORT_PATH = '/api/agent/report';
-/** DESIGN.md §4: one envelope carries at most 100 reports. */
+/** docs/protocol.md: one envelope carries at most 100 reports. */
 export const MAX_BATCH = 100;
 
 export interface BackoffPolicy {
@@ -28,7 +28,7 @@ export interface SenderOptions<R> {
   maxBatch?: number;
   /**
    * Plaintext bytes per envelope. Sealing and base64url grow it by a third, and
-   * the server takes at most 256 KiB per report body (DESIGN.md §13).
+   * the server takes at most 256 KiB per report body (docs/api.md).
    */
   maxBatchBytes?: number;
   backoff?: BackoffPolicy;
@@ -59,7 +59,7 @@ export const defaultSleep = (ms: number, signal?: AbortSignal): Promise<void> =>
 
 /**
  * Sends spooled reports in sealed batches. A report is sealed when it is sent,
- * so each attempt gets a fresh `ts` and the next `seq` (DESIGN.md §4). What
+ * so each attempt gets a fresh `ts` and the next `seq` (docs/protocol.md). What
  * happens to a batch depends only on the answer:
  *   200 drop it (delivered), apply `rekey` and `intervalSeconds`;
  *   409 drop it (the server already has this seq);

@@ -2,7 +2,7 @@ import { readFile } from 'node:fs/promises';
 import { X509Certificate } from 'node:crypto';
 
 /**
- * How the agent decides the server is the server (DESIGN.md §4). There is no
+ * How the agent decides the server is the server (docs/protocol.md). There is no
  * "insecure" variant on purpose: verification is never turned off.
  */
 export type ServerTrust =

@@ -2,7 +2,7 @@ import { Type, type Static } from 'typebox';
 import { Value } from 'typebox/value';
 
 /**
- * The server's answers as the agent reads them (DESIGN.md §13 "Agent routes").
+ * The server's answers as the agent reads them (docs/protocol.md).
  * Checked before use: a compromised or confused server must not be able to put
  * odd values into the identity file or the loop.
  */

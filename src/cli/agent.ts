@@ -77,7 +77,7 @@ function stopSignal(): AbortSignal {
   return controller.signal;
 }
 
-/** `flotilla agent enroll|run|simulate` (DESIGN.md §3, §4). */
+/** `flotilla agent enroll|run|simulate` (docs/protocol.md). */
 export function registerAgentCommands(program: Command, out: (line: string) => void): void {
   const agent = program.command('agent').description('run the agent on this machine, or simulate a fleet');
   const globals = (cmd: Command) => cmd.optsWithGlobals<GlobalOptions>();

@@ -3,7 +3,7 @@ import { ConfigSchema } from './schema.js';
 import { ConfigError, type ConfigIssue } from './errors.js';
 
 /**
- * Environment overrides, derived from ConfigSchema (DESIGN §3, §13): every
+ * Environment overrides, derived from ConfigSchema (docs/api.md): every
  * setting is `FLOTILLA_` + its path in upper snake case, secrets also `…_FILE`.
  * Deriving the names from the schema keeps them in step with it: a new key gets
  * its variable without anyone editing a list.
@@ -130,7 +130,7 @@ function convert(raw: string, key: EnvKey, source: string, issues: ConfigIssue[]
   const fail = (path: readonly string[], expected: string, text: string) =>
     issues.push({ key: path.join('.'), problem: key.secret ? `expected ${expected}` : `expected ${expected}, got ${JSON.stringify(text)}`, source });
   if (key.kind === 'array') {
-    // DESIGN §13: lists are comma separated.
+    // The README's configuration section: lists are comma separated.
     return raw.split(',').map((part, i) => {
       const item = part.trim();
       const result = convertScalar(item, key.items ?? 'string');

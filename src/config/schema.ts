@@ -31,7 +31,7 @@ const rateRule = (limit: number, windowSeconds: number) =>
     { additionalProperties: false, default: {} },
   );
 
-/** Perimeter controls (DESIGN.md §8); the defaults are the secure setting. */
+/** Perimeter controls; the defaults are the secure setting. */
 export const PerimeterSchema = Type.Object(
   {
     /** Adds `preload` to HSTS: only for a domain that is (to be) on the browsers' preload list. */
@@ -205,7 +205,7 @@ export const ConfigSchema = Type.Object(
       {
         /** How often agents report, in seconds; sent to each agent at enrollment and in every answer. */
         reportIntervalSeconds: Type.Integer({ minimum: 1, maximum: 3600, default: 10 }),
-        /** Refuse plaintext (unsealed) reports (DESIGN.md §4). */
+        /** Refuse plaintext (unsealed) reports (docs/protocol.md). */
         requireSealing: Type.Boolean({ default: true }),
         retention: Type.Object(
           {

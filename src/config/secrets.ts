@@ -150,7 +150,7 @@ async function openSecretStore(config: Config): Promise<SecretStore> {
 }
 
 /**
- * The secrets this node runs with (DESIGN §3). Cluster mode: all must be
+ * The secrets this node runs with. Cluster mode: all must be
  * supplied, none is generated. Embedded mode: kept in the data dir, each
  * missing one generated (32 random bytes, base64url) on first start; secrets
  * given in the config override the stored ones (and are not written to the store).

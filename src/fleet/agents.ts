@@ -103,7 +103,7 @@ export class AgentService implements AgentAuthenticator {
   /**
    * Bumps the sealing key version. The previous version stays accepted for
    * keyGraceSeconds, and the answer to the agent's next report carries the new
-   * key sealed under the old one (DESIGN.md §4). A version rotated out twice
+   * key sealed under the old one (docs/protocol.md). A version rotated out twice
    * within the grace is dropped: only one previous version is kept.
    * With `newApiKey`, the API key is replaced too and the old one stops at
    * once; the agent cannot learn a new API key over the wire, so the operator

@@ -54,7 +54,7 @@ function stateOf(row: EnrollmentTokenRow, now: number): EnrollmentTokenState {
   return row.uses >= row.maxUses ? 'used_up' : 'active';
 }
 
-/** Enrollment tokens (`fle_<id>_<secret>`, stored hashed) and the enrollment that spends them (DESIGN.md §4). */
+/** Enrollment tokens (`fle_<id>_<secret>`, stored hashed) and the enrollment that spends them (docs/protocol.md). */
 export class EnrollmentService {
   constructor(private readonly deps: EnrollmentDeps) {}
 

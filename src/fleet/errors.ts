@@ -1,6 +1,6 @@
 import { errorFactory, type ErrorTable } from '../lib/errors.js';
 
-/** Every refusal of the fleet domain (DESIGN.md §13 "Agent routes"). */
+/** Every refusal of the fleet domain (docs/protocol.md). */
 export const fleetErrors = {
   // Same code and message as identity's, so every bad credential reads the same.
   unauthorized: { status: 401, message: 'authentication required' },

@@ -76,7 +76,7 @@ function parseBatch(value: unknown, text?: string): ReportBatch {
 }
 
 /**
- * Report ingest (DESIGN.md §4, §13): every check of the envelope first, each
+ * Report ingest (docs/protocol.md): every check of the envelope first, each
  * refusal its own code, then one unit of work that takes the sequence number,
  * stores the samples and updates the machine, in a transaction it shares with
  * the reports that arrived alongside (group commit). Nothing of a report is

@@ -6,7 +6,7 @@ import { hkdfKey } from '../protocol/kdf.js';
 /**
  * The fleet's key material, derived once from the node secrets. Sealing keys
  * are never stored: each is re-derived from the e2ee master when needed
- * (DESIGN.md §4), so a database dump holds no key that opens a report. The
+ * (docs/protocol.md), so a database dump holds no key that opens a report. The
  * process keeps the recently used ones in memory (it holds the master anyway),
  * because deriving one costs a tenth of a report's ingest.
  */

@@ -41,7 +41,7 @@ const rollupColumns = sql.raw(['machine_id', 'bucket', 'count', ...METRICS.flatM
 const upsertSet = sql.raw(['count', ...METRICS.flatMap((m) => [`${m}_avg`, `${m}_max`]), 'updated_at'].map((c) => `${c} = excluded.${c}`).join(', '));
 
 /**
- * Background upkeep of the metric series (DESIGN.md §5): rolls raw samples
+ * Background upkeep of the metric series (docs/architecture.md, "Life of a report"): rolls raw samples
  * into 1-minute and 1-hour buckets and prunes each table by its retention, in
  * bounded batches. New raw rows are found by ingest time (created_at), so a
  * report that arrives late from an agent's spool re-rolls exactly the buckets

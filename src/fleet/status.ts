@@ -1,7 +1,7 @@
 import { sql, type RawBuilder } from 'kysely';
 
 /**
- * Machine status (DESIGN.md §4), computed at read time from the last report
+ * Machine status (docs/api.md), computed at read time from the last report
  * and the agent's own interval, so nothing has to write "offline" anywhere.
  * A report is due one interval after the last; "one interval late" means no
  * report for two intervals, "three intervals late" none for four.

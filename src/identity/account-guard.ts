@@ -1,5 +1,5 @@
 /**
- * Per-account brute-force defense (DESIGN.md §7): `maxAttempts` failures within
+ * Per-account brute-force defense: `maxAttempts` failures within
  * `lockoutSeconds` lock the account for `lockoutSeconds`; more than
  * `suspendAfter` failures within an hour suspend it until an admin reactivates
  * it. Failures are wrong passwords and wrong second-factor codes.

@@ -1,5 +1,5 @@
 /**
- * Honey (decoy) accounts (DESIGN.md §7). Any password for a configured decoy
+ * Honey (decoy) accounts. Any password for a configured decoy
  * name "works": the answer has the shape, cookies and cost of a real login,
  * but the session is a decoy. Its session id comes from a separate namespace
  * (a UUID whose last 48 bits are an HMAC tag of the rest), so the server

@@ -1,5 +1,5 @@
 /**
- * Known login locations (DESIGN.md §7 "New location"): the network a login
+ * Known login locations: the network a login
  * came from, as an IPv4 /24 or an IPv6 /64, so a DHCP lease change inside one
  * office or one home connection is not "new". Kept per user and bounded; the
  * least recently seen location is dropped first.

@@ -1,7 +1,7 @@
 import type { RequestFacts } from './sessions/service.js';
 
 /**
- * The hook a per-IP login throttle plugs into (the perimeter's, DESIGN.md §7:
+ * The hook a per-IP login throttle plugs into (the perimeter's:
  * 5 failed attempts per 300 s). Identity calls `reserve` before any credential
  * is checked, on every login step (password, second factor, passkey), and
  * `settle` with the outcome once it is known; only failures should count.

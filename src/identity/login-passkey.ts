@@ -17,7 +17,7 @@ export async function passkeyLoginOptions(deps: LoginDeps, input: { mfaTicket?: 
 }
 
 /**
- * Login with a passkey. It succeeds while the account is locked (DESIGN.md §7):
+ * Login with a passkey. It succeeds while the account is locked:
  * the lock stops password guessing, and an attacker who cannot forge a passkey
  * must not be able to lock its owner out. A suspended account stays shut.
  */

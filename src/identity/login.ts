@@ -52,7 +52,7 @@ export interface LoginDeps {
 const MAX_FIELD = 1024;
 
 /**
- * Password login (DESIGN.md §7, §13). Every failure (unknown user, wrong
+ * Password login (docs/api.md). Every failure (unknown user, wrong
  * password, locked or suspended account) takes the same path and cost and
  * ends in the same error, so the answer never tells whether a user exists.
  * The account's attempt slot is reserved before the password is checked.

@@ -2,7 +2,7 @@ import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import { isId } from './ids.js';
 
 /**
- * Tokens shaped `<prefix>_<id>_<secret>` (DESIGN.md §13): the id locates the
+ * Tokens shaped `<prefix>_<id>_<secret>` (docs/api.md): the id locates the
  * row in O(1), only SHA-256 of the secret is stored, and the comparison runs in
  * constant time. The secret is base64url and may itself contain `_` and `-`.
  */

@@ -35,7 +35,7 @@ export interface AdminListenerOptions {
 }
 
 /**
- * The optional admin listener (DESIGN.md §8): HTTPS that demands a client
+ * The optional admin listener: HTTPS that demands a client
  * certificate chaining to the configured CA. OpenSSL refuses the handshake for
  * a missing, expired or foreign certificate, so no request is ever read from
  * such a client. It serves the same app; the perimeter lets admin routes

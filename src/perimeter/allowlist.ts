@@ -25,7 +25,7 @@ function isAdminPattern(path: string): boolean {
   return path.startsWith('/api/admin') || path.startsWith('/admin');
 }
 
-/** The admin IP allowlist (DESIGN.md §8); null when not configured (everyone may try to sign in). */
+/** The admin IP allowlist; null when not configured (everyone may try to sign in). */
 export function createAdminAllowlist(cidrs: readonly string[]): ((ip: string) => boolean) | null {
   if (cidrs.length === 0) return null;
   const allowed = compileCidrs(cidrs, 'perimeter.adminIpAllowlist');

@@ -51,7 +51,7 @@ function hopsOf(headers: IncomingHttpHeaders, header: ClientIpHeader): string[] 
 }
 
 /**
- * DESIGN.md §8: the proxy header is believed only when the TCP peer is a
+ * The proxy header is believed only when the TCP peer is a
  * trusted proxy, and then read from the right. Each entry was appended by the
  * hop to its right, so the client is the first address, walking leftwards,
  * that is not itself a trusted proxy; anything further left was written by the

@@ -34,7 +34,7 @@ function canonicalOrigin(text: string): string {
 }
 
 /**
- * CORS is off unless origins are listed (DESIGN.md §8): no listed origin, no
+ * CORS is off unless origins are listed: no listed origin, no
  * Access-Control-* header at all. Origins are matched exactly (never reflected
  * blindly, never `*`, never `null`), since credentials are allowed.
  */

@@ -10,7 +10,7 @@ interface CountryRecord {
   registered_country?: { iso_code?: unknown };
 }
 
-/** The bundled CC0 database (DESIGN.md §1), IPv4 and IPv6 in one file. */
+/** The bundled CC0 database, IPv4 and IPv6 in one file. */
 export function defaultGeoDatabasePath(): string {
   return createRequire(import.meta.url).resolve('@ip-location-db/geo-whois-asn-country-mmdb/geo-whois-asn-country.mmdb');
 }

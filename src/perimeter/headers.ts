@@ -1,5 +1,5 @@
 /**
- * The response headers of DESIGN.md §8, set on every answer the app gives:
+ * The security response headers, set on every answer the app gives:
  * JSON, HTML, files, redirects, errors and early refusals alike.
  */
 export const CONTENT_SECURITY_POLICY = [

@@ -20,7 +20,7 @@ export interface LoginGuardLike {
 type HeldSlot = LoginSlot & { claimed: boolean };
 
 /**
- * Per-IP limit on failed logins (DESIGN.md §7: 5 per 300 s; successes do not
+ * Per-IP limit on failed logins (perimeter.rateLimit.login, 5 per 300 s; successes do not
  * count, so an office behind one NAT can still log in). Every attempt takes a
  * slot atomically *before* the password is checked, so 100 attempts sent at
  * once are limited exactly like 100 in a row; a success gives its slot back.

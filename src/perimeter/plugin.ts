@@ -53,7 +53,7 @@ function appendVary(reply: FastifyReply, value: string): void {
 }
 
 /**
- * The perimeter of DESIGN.md §8 as root hooks, before any route runs:
+ * The perimeter (docs/architecture.md) as root hooks, before any route runs:
  * client IP, admin listener and allowlist, GeoIP, scanner blocks, rate limits
  * and CORS preflights on the way in; security, CORS and RateLimit headers and
  * scanner counting on the way out, for every response including errors.

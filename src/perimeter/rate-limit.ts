@@ -41,7 +41,7 @@ export function rateLimitedError(usage: RateUsage) {
 }
 
 /**
- * Our own sliding-window limiter on the Kv (DESIGN.md §8): one atomic
+ * Our own sliding-window limiter on the Kv: one atomic
  * `hitWindow` per check (a Lua script in Redis), so every node sharing the
  * Redis counts the same window. A Kv failure refuses the request (503).
  */

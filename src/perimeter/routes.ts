@@ -31,7 +31,7 @@ async function kvCall<T>(call: () => Promise<T>): Promise<T> {
   }
 }
 
-/** Blocked clients for admins (DESIGN.md §12): list them, lift one. */
+/** Blocked clients for admins: list them, lift one. */
 export const perimeterRoutes: FastifyPluginAsync<{ perimeter: Perimeter }> = async (base, { perimeter }) => {
   const app = base.withTypeProvider<TypeBoxTypeProvider>();
   const admin = { policy: { auth: 'user', role: 'admin', scope: 'security:admin', resource: 'ip' } } as const;

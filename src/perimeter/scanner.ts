@@ -93,7 +93,7 @@ export interface ScannerRules {
 }
 
 /**
- * Scanner detection (DESIGN.md §8): a client causing more than N 404s or M
+ * Scanner detection: a client causing more than N 404s or M
  * 401s within the window is blocked for a while on every route and node.
  */
 export class ScannerDetector {

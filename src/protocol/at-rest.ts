@@ -1,5 +1,5 @@
 /**
- * Encryption at rest for sensitive columns (DESIGN.md §5): AES-256-GCM under a
+ * Encryption at rest for sensitive columns (docs/protocol.md): AES-256-GCM under a
  * key derived with HKDF from `secrets.db`. The AAD binds each value to its
  * table, column and row id, so a ciphertext copied into another row or column
  * (by someone with write access to the database) fails to open instead of

@@ -39,7 +39,7 @@ export interface EgressGuard {
 const resolveAll = promisify(dnsLookup) as unknown as (host: string, opts: { all: true; verbatim: boolean }) => Promise<LookupAddress[]>;
 
 /**
- * The egress guard (DESIGN.md §8) for every outbound call: webhooks and
+ * The egress guard for every outbound call: webhooks and
  * notifications. Only public unicast addresses pass, unless a network is
  * allowlisted; loopback, private, link-local, CGNAT, unique-local, multicast,
  * reserved, NAT64/6to4/Teredo-embedded and metadata addresses are refused.

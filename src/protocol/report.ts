@@ -1,5 +1,5 @@
 /**
- * The report an agent seals (DESIGN.md §4 "Reports", §13 "Agent routes"):
+ * The report an agent seals (docs/protocol.md):
  * the plaintext of `POST /api/agent/report` is `{reports: [Report, …]}`.
  * Pure: imports only typebox, because the agent builds its reports against it.
  * Every number, string and array is bounded and no object takes unknown keys,

@@ -1,6 +1,6 @@
 /**
- * Sealed agent payloads (DESIGN.md §4 "Sealing", §13 "Agent routes";
- * docs/protocol.md is the spec for other languages). Pure functions over
+ * Sealed agent payloads (docs/protocol.md, the spec for other
+ * languages too). Pure functions over
  * node:crypto, shared by the server and the agent.
  */
 import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';

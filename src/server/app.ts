@@ -71,7 +71,7 @@ export async function buildApp(services: Services, opts: { https?: SecureContext
     reply.code(404).send({ error: { code: 'not_found', message: 'no such route' } });
   });
 
-  // First, so its hooks run before every other and see every route (DESIGN.md §8).
+  // First, so its hooks run before every other and see every route.
   await app.register(perimeterPlugin, { perimeter: services.perimeter });
   installBodyLimit(app);
   await app.register(cookie);

@@ -31,7 +31,7 @@ const bearerOf = (request: FastifyRequest): string | null => bearerToken(request
  * Agent routes, in two steps. A request with no Authorization header is
  * refused at once. The key itself is checked after the body is parsed and
  * matched to the route's schema, so malformed input gets the same clear 4xx
- * on every route (DESIGN.md §11) and never costs a key lookup. Every failure
+ * on every route and never costs a key lookup. Every failure
  * is the one 401 `unauthorized` body.
  */
 function requireAgentHeader(): onRequestHookHandler {

@@ -92,7 +92,7 @@ function pathOf(url: string | undefined): string {
 }
 
 /**
- * A plain-HTTP listener that only redirects to HTTPS (DESIGN.md §8): every
+ * A plain-HTTP listener that only redirects to HTTPS: every
  * method and path gets a bodiless 308 to the same path and query. The target
  * origin never comes from the request: it is server.publicUrl when set, else
  * one of our own names, else the address the client connected to.

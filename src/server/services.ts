@@ -22,13 +22,13 @@ export interface Services {
   log: Logger;
   sql: SqlStore;
   kv: Kv;
-  /** Perimeter controls (DESIGN.md §8): one per node, shared by every listener. */
+  /** Perimeter controls: one per node, shared by every listener. */
   perimeter: Perimeter;
   identity: Identity;
   fleet: Fleet;
   /** Remote commands: requests, approvals, signing, delivery and results. */
   commands: Commands;
-  /** Audit chain, security log, metrics, detection (DESIGN.md §8); `security.recorder` is the AuditSink for other domains. */
+  /** Audit chain, security log, metrics, detection; `security.recorder` is the AuditSink for other domains. */
   security: Security;
   close(): Promise<void>;
 }
@@ -37,7 +37,7 @@ export function sqliteFileOf(config: Config): string {
   return join(config.dataDir, 'flotilla.db');
 }
 
-/** Runs pending migrations, with the owner role when one is configured (DESIGN.md §9). */
+/** Runs pending migrations, with the owner role when one is configured. */
 export async function runMigrations(config: Config): Promise<string[]> {
   const url = config.database.migrationUrl ?? config.database.url;
   const store = await createDb(url ? { url } : { sqliteFile: sqliteFileOf(config) });

@@ -43,7 +43,7 @@ async function certificateFor(config: Config, clock: Clock): Promise<ServerCerti
   return ensureSelfSigned({ dir: join(config.dataDir, 'tls'), names: config.server.tls.names, clock });
 }
 
-/** The optional mutual-TLS admin listener (DESIGN.md §8), serving the same app as the main one. */
+/** The optional mutual-TLS admin listener, serving the same app as the main one. */
 async function startAdminListener(config: Config, app: FastifyInstance, mainCertificate: ServerCertificate) {
   const settings = config.perimeter.adminListener;
   if (!settings) return null;

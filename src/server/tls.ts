@@ -10,7 +10,7 @@ import { writeFileAtomic } from '../lib/atomic-file.js';
 import type { Clock } from '../lib/clock.js';
 
 /**
- * Listener TLS policy (DESIGN.md §8): TLS 1.2 and 1.3 only, ECDHE key exchange
+ * Listener TLS policy: TLS 1.2 and 1.3 only, ECDHE key exchange
  * with AEAD ciphers only. TLS 1.3 suites are named explicitly too, so OpenSSL's
  * CCM / CCM_8 suites can never be switched on by a system-wide default.
  * Pass these again on every `setSecureContext`: a new context does not inherit them.

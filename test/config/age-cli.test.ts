@@ -9,7 +9,7 @@ import { loadConfig } from '../../src/config/load.js';
 import { resolveSecrets } from '../../src/config/secrets.js';
 import { ConfigError } from '../../src/config/errors.js';
 
-/** Interoperability with the real `age` and `age-keygen` CLIs (DESIGN §10: `age` on encrypted secrets). */
+/** Interoperability with the real `age` and `age-keygen` CLIs. */
 const ageCli = findOnPath('age');
 const keygenCli = findOnPath('age-keygen');
 const available = ageCli !== null && keygenCli !== null;

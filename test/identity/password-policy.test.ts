@@ -3,7 +3,7 @@ import type { PasswordPolicy } from '../../src/config/schema.js';
 import { commonPasswords, isCommonPassword } from '../../src/identity/passwords/common.js';
 import { MAX_PASSWORD_LENGTH, checkPasswordPolicy } from '../../src/identity/passwords/policy.js';
 
-/** DESIGN.md §7 defaults, as src/config/schema.ts sets them. */
+/** The password policy's defaults, as src/config/schema.ts sets them. */
 const DEFAULTS: PasswordPolicy = { minLength: 12, requireUpper: true, requireLower: true, requireDigit: true, requireSymbol: true };
 /** Only length, common list and username apply. */
 const LENGTH_ONLY: PasswordPolicy = { minLength: 8, requireUpper: false, requireLower: false, requireDigit: false, requireSymbol: false };

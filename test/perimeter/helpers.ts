@@ -62,7 +62,7 @@ export async function buildTestApp(opts: { env?: Record<string, string>; clock?:
   };
 }
 
-/** DESIGN.md §8, header by header. */
+/** The security headers, header by header. */
 export function expectSecurityHeaders(headers: Record<string, unknown>, what: string, opts: { preload?: boolean; noStore?: boolean } = {}): void {
   expect(headers['strict-transport-security'], what).toBe(`max-age=31536000; includeSubDomains${opts.preload ? '; preload' : ''}`);
   expect(headers['content-security-policy'], what).toBe(CONTENT_SECURITY_POLICY);

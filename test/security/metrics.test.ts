@@ -68,7 +68,7 @@ describe('/metrics', () => {
     expect((await admin.get('/metrics')).status).toBe(401);
   });
 
-  it.skipIf(!findOnPath('promtool'))('passes promtool check metrics, with process metrics and the DESIGN §8 names', async () => {
+  it.skipIf(!findOnPath('promtool'))('passes promtool check metrics, with process metrics and the security metric names', async () => {
     await requestFrom(t, '127.0.0.20', 'POST', '/api/auth/login', { body: { username: 'ghost', password: 'Wrong-Password-3!' } });
     const text = await scrape();
     const checked = await promtool(text);

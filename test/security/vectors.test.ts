@@ -1,6 +1,6 @@
 /**
  * docs/protocol.md promises that its test vectors are what this code produces
- * (DESIGN.md §4 "Spec conformance"): both halves are checked here, the code
+ * (docs/protocol.md): both halves are checked here, the code
  * against test/vectors/protocol.json and the document against the same file.
  */
 import { readFileSync } from 'node:fs';

@@ -1,7 +1,7 @@
 -- Runs once, when the postgres container initialises an empty volume, as the
 -- database owner (POSTGRES_USER). Adds the role the Flotilla nodes connect
 -- with: data rights on the tables the owner's migrations create, and no right
--- to create, alter or drop anything (DESIGN.md §9, least privilege).
+-- to create, alter or drop anything.
 
 -- psql reads the password from the secret file, so it never appears on a command line.
 \set app_password `cat /run/secrets/postgres_app_password`

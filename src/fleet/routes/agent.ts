@@ -4,7 +4,7 @@ import { fleetError } from '../errors.js';
 import type { Fleet } from '../module.js';
 import { EnrollBody, EnrollResponse, ReportBody, ReportResponse } from './schemas.js';
 
-/** DESIGN.md §13: "a body over the limit (… 256 KiB per agent report) 413". */
+/** docs/api.md: a report body over 256 KiB is answered 413. */
 export const REPORT_BODY_LIMIT = 256 * 1024;
 
 /** The routes agents call: enrollment (with a token) and reports (with the API key). */

@@ -28,7 +28,7 @@ export const EnrollResponse = Type.Object(
   strict,
 );
 
-/** The sealed envelope of DESIGN.md §4; its exact checks are isSealedEnvelope's. */
+/** The sealed envelope of docs/protocol.md; its exact checks are isSealedEnvelope's. */
 const EnvelopeBody = Type.Object(
   {
     v: Type.Literal(1),

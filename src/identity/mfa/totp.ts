@@ -1,5 +1,5 @@
 /**
- * TOTP (RFC 6238) as DESIGN.md §7 fixes it: SHA-1, 6 digits, 30 s steps, a code
+ * TOTP (RFC 6238) as the README's security model fixes it: SHA-1, 6 digits, 30 s steps, a code
  * accepted one step either side of now. The caller decides replay: it gets the
  * matching step back and must refuse any step not above the last one used.
  */

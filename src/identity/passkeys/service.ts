@@ -1,5 +1,5 @@
 /**
- * WebAuthn passkeys (DESIGN.md §7) with @simplewebauthn/server: registration
+ * WebAuthn passkeys with @simplewebauthn/server: registration
  * for a signed-in user, and assertions either as the second factor after a
  * password (bound to an MFA ticket) or alone for passwordless login with a
  * discoverable credential. Challenges live in the KV for five minutes and are

@@ -1,5 +1,5 @@
 /**
- * Password hashing (DESIGN.md §7): argon2id with a versioned pepper passed as
+ * Password hashing: argon2id with a versioned pepper passed as
  * argon2's secret, so a stolen database alone cannot be cracked offline.
  */
 import { randomBytes } from 'node:crypto';

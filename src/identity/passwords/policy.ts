@@ -1,4 +1,4 @@
-/** The password policy of DESIGN.md §7, checked when a password is set. */
+/** The password policy (README, security.passwordPolicy), checked when a password is set. */
 import type { PasswordPolicy } from '../../config/schema.js';
 import { isCommonPassword } from './common.js';
 

@@ -47,8 +47,8 @@ function presentedRefresh(request: FastifyRequest<{ Body: { refreshToken?: strin
 }
 
 /**
- * Login, token exchange, second factors, refresh and logout (DESIGN.md §13
- * "People and automation"). The browser routes answer with cookies, the
+ * Login, token exchange, second factors, refresh and logout (docs/api.md
+ * "Sign-in and sessions"). The browser routes answer with cookies, the
  * /api/auth/token ones with bearer tokens; both share one login flow.
  */
 export const authRoutes: FastifyPluginAsync<{ identity: Identity; clock: Clock }> = async (base, { identity, clock }) => {

@@ -35,7 +35,7 @@ export const TokenSession = Type.Object(
   strict,
 );
 
-/** The password was right; a second factor is due (DESIGN.md §13). */
+/** The password was right; a second factor is due (docs/api.md). */
 export const MfaChallenge = Type.Object(
   {
     mfaRequired: Type.Literal(true),

@@ -93,7 +93,7 @@ function principalOf(claims: AccessClaims, decoy: boolean, via: TokenTransport):
 }
 
 /**
- * Sessions with rotating refresh tokens (DESIGN.md §7). The database is the
+ * Sessions with rotating refresh tokens. The database is the
  * record; the KV holds revocations and last activity so the per-request check
  * is one KV round trip and O(1) in the number of sessions.
  */

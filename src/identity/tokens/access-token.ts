@@ -4,7 +4,7 @@ import { newId } from '../../lib/ids.js';
 import { isRole, type Role } from '../roles.js';
 import { identityError } from '../errors.js';
 
-/** The verified claims of an access token (DESIGN.md §7). */
+/** The verified claims of an access token. */
 export interface AccessClaims {
   sub: string;
   sid: string;

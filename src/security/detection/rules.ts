@@ -24,7 +24,7 @@ export interface DetectionRule {
 }
 
 /**
- * The rules table: events to responses (DESIGN.md §8 "Incident automation").
+ * The rules table: events to responses.
  * Account suspension after too many failures is identity's own (login), so
  * here it only raises the alert.
  */

@@ -1,7 +1,7 @@
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 
 /**
- * Counters of DESIGN.md §8. Those whose events live in another domain (rate
+ * The security counters. Those whose events live in another domain (rate
  * limits, perimeter blocks, report ingest) move through `count()`, the one
  * hook other domains call; the names here are the whole vocabulary.
  */

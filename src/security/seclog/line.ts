@@ -1,5 +1,5 @@
 /**
- * The security log's line format (DESIGN.md §8): a UTC timestamp, `flotilla`,
+ * The security log's line format: a UTC timestamp, `flotilla`,
  * then `key=value` fields, `event` and `client_ip` always first so a fail2ban
  * filter can anchor on them:
  *

@@ -1,5 +1,5 @@
 /**
- * Shared ephemeral state (DESIGN.md §6). One interface, two implementations
+ * Shared ephemeral state. One interface, two implementations
  * (memory for embedded mode, Redis for cluster mode) and one contract suite.
  * Every compound operation is atomic: callers never get-then-set.
  */

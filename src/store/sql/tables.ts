@@ -236,7 +236,7 @@ export interface AccountLockoutsTable {
   updatedAt: number;
 }
 
-/** One link of the audit chain (DESIGN.md §8); every column but createdAt/updatedAt is hashed. */
+/** One link of the audit chain; every column but createdAt/updatedAt is hashed. */
 export interface AuditLogTable {
   seq: number;
   ts: number;

@@ -1,7 +1,7 @@
 import type { Kysely } from 'kysely';
 
 /**
- * The audit chain (DESIGN.md §8) and the signed anchors retention leaves at
+ * The audit chain and the signed anchors retention leaves at
  * its cut. Frozen: never edit once shipped; add a new migration. Kysely<any>
  * and no app imports.
  *
