@@ -10,9 +10,12 @@ import { commonError } from '../lib/errors.js';
 export const DRAIN_LIMIT_BYTES = 16 * 1024 * 1024;
 const DRAIN_TIMEOUT_MS = 10_000;
 
-/** Reads and discards what is left of a request body; false when it was cut off at the byte or time bound. */
-function discardBody(req: IncomingMessage): Promise<boolean> {
-  if (req.complete || req.readableEnded || req.destroyed) return Promise.resolve(true);
+/**
+ * Reads and discards what is left of a request body. `drained` is false when
+ * it was cut off at the byte or time bound; `bytes` is how much was thrown away.
+ */
+function discardBody(req: IncomingMessage): Promise<{ drained: boolean; bytes: number }> {
+  if (req.complete || req.readableEnded || req.destroyed) return Promise.resolve({ drained: true, bytes: 0 });
   return new Promise((resolve) => {
     let discarded = 0;
     const finish = (drained: boolean) => {
@@ -21,7 +24,7 @@ function discardBody(req: IncomingMessage): Promise<boolean> {
       req.off('end', onEnd);
       req.off('close', onEnd);
       if (!drained) req.pause();
-      resolve(drained);
+      resolve({ drained, bytes: discarded });
     };
     const onData = (chunk: Buffer) => {
       discarded += chunk.length;
@@ -43,7 +46,8 @@ function discardBody(req: IncomingMessage): Promise<boolean> {
  * A declared Content-Length over the route's limit is refused before the
  * route's own checks run (authentication included), so the answer does not
  * depend on which check comes first; a chunked body is measured by the
- * parser as it is read. Any answer sent while part of the body is still
+ * parser as it is read, or, when an earlier check answered first, while it
+ * is drained. Any answer sent while part of the body is still
  * unread (that 413, a 401 for a missing key, a perimeter refusal) first
  * drains the rest: answering and closing mid-upload resets the connection,
  * and a client still writing never sees the answer (EPIPE).
@@ -58,7 +62,15 @@ export function installBodyLimit(app: FastifyInstance): void {
   });
 
   app.addHook('onSend', async (request, reply, payload) => {
-    if (!(await discardBody(request.raw))) reply.header('connection', 'close');
+    const { drained, bytes } = await discardBody(request.raw);
+    if (!drained) reply.header('connection', 'close');
+    // A refusal answered before an undeclared (chunked) body was read: the body turned out too large, so say that,
+    // as a declared length would have. A success never has an unread body to measure.
+    if (reply.statusCode >= 400 && bytes > request.routeOptions.bodyLimit) {
+      const error = commonError('payload_too_large');
+      reply.code(413).header('content-type', 'application/json; charset=utf-8');
+      return JSON.stringify({ error: { code: error.code, message: error.message } });
+    }
     return payload;
   });
 }

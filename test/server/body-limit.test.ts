@@ -119,10 +119,14 @@ describe('oversized request bodies', () => {
     for (const [label, path, headers] of routes) expectTooLarge(await upload(t, 'POST', path, { chunked: true, headers }), label);
   });
 
-  it('lets the client read an answer given before a chunked body is read', async () => {
-    // Credentials are checked before the body is read, so these never buffer it: they drain it and answer 401.
+  it('answers 413 too when credentials were refused before a chunked body was read', async () => {
+    // Credentials are checked before the body is read, so these never buffer it: they drain it, measure it, answer 413.
+    for (const path of ['/api/agent/report', '/api/me/password']) expectTooLarge(await upload(t, 'POST', path, { chunked: true }), path);
+  });
+
+  it('keeps the refusal of a small chunked body that arrives without credentials', async () => {
     for (const path of ['/api/agent/report', '/api/me/password']) {
-      const res = await upload(t, 'POST', path, { chunked: true });
+      const res = await upload(t, 'POST', path, { chunked: true, size: 1024 });
       expect(res.status, path).toBe(401);
       expect(res.json?.error?.code, path).toBe('unauthorized');
     }
