@@ -1,21 +1,11 @@
-import { Type, type Static } from 'typebox';
 import { Compile } from 'typebox/compile';
+import { COMMAND_ACTIONS, EmptyParamsSchema, RunScriptParamsSchema, type CommandAction, type RunScriptParams } from '../protocol/command-result.js';
 import { commandError } from './errors.js';
 
-export const ACTIONS = ['ping', 'collect', 'diagnostics', 'restart_agent', 'run_script'] as const;
-export type Action = (typeof ACTIONS)[number];
+export const ACTIONS = COMMAND_ACTIONS;
+export type Action = CommandAction;
 export type Risk = 'low' | 'high';
-
-const strict = { additionalProperties: false } as const;
-const NoParams = Type.Object({}, strict);
-export const RunScriptParams = Type.Object(
-  {
-    sha256: Type.String({ pattern: '^[0-9a-f]{64}$' }),
-    args: Type.Array(Type.String({ maxLength: 1024 }), { maxItems: 64 }),
-  },
-  strict,
-);
-export type RunScriptParams = Static<typeof RunScriptParams>;
+export type { RunScriptParams };
 
 /**
  * The server's catalog: each action's risk and params. High-risk actions
@@ -23,11 +13,11 @@ export type RunScriptParams = Static<typeof RunScriptParams>;
  * approval; low-risk ones only read and are approved by their requester.
  */
 const CATALOG: Record<Action, { risk: Risk; params: ReturnType<typeof Compile> }> = {
-  ping: { risk: 'low', params: Compile(NoParams) },
-  collect: { risk: 'low', params: Compile(NoParams) },
-  diagnostics: { risk: 'low', params: Compile(NoParams) },
-  restart_agent: { risk: 'high', params: Compile(NoParams) },
-  run_script: { risk: 'high', params: Compile(RunScriptParams) },
+  ping: { risk: 'low', params: Compile(EmptyParamsSchema) },
+  collect: { risk: 'low', params: Compile(EmptyParamsSchema) },
+  diagnostics: { risk: 'low', params: Compile(EmptyParamsSchema) },
+  restart_agent: { risk: 'high', params: Compile(EmptyParamsSchema) },
+  run_script: { risk: 'high', params: Compile(RunScriptParamsSchema) },
 };
 
 export function isAction(value: string): value is Action {

@@ -1,43 +1,17 @@
 import type { Kysely } from 'kysely';
-import { Type, type Static } from 'typebox';
 import { Compile } from 'typebox/compile';
 import type { Clock } from '../lib/clock.js';
 import { isId } from '../lib/ids.js';
+import { CommandResultSchema, type CommandResult } from '../protocol/command-result.js';
 import { isSealedEnvelope, MAX_RESULT_PLAINTEXT_BYTES, openEnvelope, resultAad } from '../protocol/sealing.js';
 import type { CommandsTable, Database } from '../store/sql/tables.js';
 import type { CommandAudit } from './audit.js';
 import { commandError } from './errors.js';
 import { FINAL_STATES } from './view.js';
 
-const strict = { additionalProperties: false } as const;
-const Ms = Type.Integer({ minimum: 0 });
-export const REFUSAL_REASONS = [
-  'bad_signature', 'other_agent', 'expired', 'replayed', 'action_not_allowed', 'script_not_allowed',
-  'script_hash_mismatch', 'args_not_allowed', 'invalid_params', 'busy',
-] as const;
-/** The last 1 MiB of output, as UTF-8 text; a JSON string of it is at most a few times longer. */
-const MAX_OUTPUT_CHARS = 1024 * 1024;
-
-const ResultPlaintext = Type.Union([
-  Type.Object({ status: Type.Literal('started'), startedAt: Ms }, strict),
-  Type.Object(
-    {
-      status: Type.Union([Type.Literal('succeeded'), Type.Literal('failed'), Type.Literal('timed_out')]),
-      exitCode: Type.Union([Type.Integer(), Type.Null()]),
-      signal: Type.Union([Type.String({ maxLength: 32 }), Type.Null()]),
-      startedAt: Ms,
-      finishedAt: Ms,
-      output: Type.String({ maxLength: MAX_OUTPUT_CHARS }),
-      outputBytes: Ms,
-      outputSha256: Type.String({ pattern: '^[0-9a-f]{64}$' }),
-      truncated: Type.Boolean(),
-    },
-    strict,
-  ),
-  Type.Object({ status: Type.Literal('refused'), reason: Type.Enum(REFUSAL_REASONS), message: Type.String({ maxLength: 1024 }) }, strict),
-]);
-type ResultPlaintext = Static<typeof ResultPlaintext>;
-const resultValidator = Compile(ResultPlaintext);
+/** One result plaintext, as docs/protocol.md and the agent define it. */
+type ResultPlaintext = CommandResult;
+const resultValidator = Compile(CommandResultSchema);
 const utf8 = new TextDecoder('utf-8', { fatal: true });
 
 /** The agent as its API key was just checked: the fields that decide which key versions it may seal with. */

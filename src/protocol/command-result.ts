@@ -55,7 +55,7 @@ export const FinalResultSchema = Type.Object(
     signal: Type.Union([Type.String({ maxLength: 32 }), Type.Null()]),
     startedAt: Time,
     finishedAt: Time,
-    output: Type.String(),
+    output: Type.String({ maxLength: MAX_RESULT_OUTPUT_BYTES }),
     outputBytes: Type.Integer({ minimum: 0 }),
     outputSha256: Type.String({ pattern: '^[0-9a-f]{64}$' }),
     truncated: Type.Boolean(),
