@@ -37,7 +37,8 @@ export type DecoyAnswer = { body: unknown } | { notFound: string };
 
 /** Collections that are one set of things seen from two routes: a machine is its agent. */
 const SAME_ITEMS: Record<string, string> = { '/api/admin/agents': '/api/fleet/machines' };
-const SIZES: Record<string, [number, number]> = { '/api/fleet/machines': [5, 9], '/api/admin/users': [3, 6] };
+/** Items per fabricated list; a decoy's fleet has never run a remote command, as a fresh one has not. */
+const SIZES: Record<string, [number, number]> = { '/api/fleet/machines': [5, 9], '/api/admin/users': [3, 6], '/api/commands': [0, 0] };
 
 type Item = Record<string, unknown>;
 
@@ -104,6 +105,7 @@ export class DecoyReads {
     const f = this.#fab(read, SAME_ITEMS[list] ?? list, n);
     if (read.route.endsWith('/sessions')) return { body: await this.#sessions(read, item['id'] === read.user.id, f) };
     if (read.route.endsWith('/history')) return { body: history(schema, item, read, f) };
+    if (read.route.endsWith('/commands')) return { body: { items: [], next: null } };
     if (sub) return { body: fabricate(schema, '', f) };
     // The detail repeats its list row field for field.
     const detail = fabricate(schema, '', f) as Item;
