@@ -140,6 +140,11 @@ describe('flotilla command send|list|show|approve|reject|cancel', () => {
     expect(noServer.code).toBe(2);
     expect(noServer.stderr).toMatch(/^error: no server: /);
 
+    // An id goes into the URL path: anything but a UUID is refused before a request is made.
+    const badId = await cli('viewer', 'show', '../../admin/users');
+    expect(badId.code).toBe(2);
+    expect(badId.stderr).toBe('error: id: not an id: "../../admin/users"\n');
+
     const flag = await runCli(['command', 'list', '--token', tokens.viewer], { env: cleanEnv({ FLOTILLA_SERVER: url, FLOTILLA_PIN: t.server.certificate.fingerprint }) });
     expect(flag.code).not.toBe(0);
     expect(flag.stdout).toBe('');
@@ -151,6 +156,11 @@ describe('flotilla command send|list|show|approve|reject|cancel', () => {
     expect(pinned.code).toBe(1);
     expect(pinned.stderr).toBe(`error: the server certificate ${t.server.certificate.fingerprint} does not match the pinned ${wrongPin}; refusing to connect\n`);
     expect(pinned.stderr).not.toContain(tokens.viewer);
+
+    // The token never travels in plain HTTP.
+    const plain = await runCli(['command', 'list'], { env: cleanEnv({ FLOTILLA_SERVER: `http://127.0.0.1:${t.server.port}`, FLOTILLA_TOKEN: tokens.viewer }) });
+    expect(plain.code).toBe(1);
+    expect(plain.stderr).toMatch(/^error: the server URL must start with https:\/\//);
 
     // The test server's certificate is self-signed: the system store does not vouch for it.
     const system = await runCli(['command', 'list'], { env: cleanEnv({ FLOTILLA_SERVER: url, FLOTILLA_TOKEN: tokens.viewer }) });
