@@ -6,6 +6,7 @@ import { startServer } from '../server/start.js';
 import { CliError, configFrom, type GlobalOptions } from './context.js';
 import { registerAgentCommands } from './agent.js';
 import { registerAuditCommands } from './audit.js';
+import { registerCommandCommands } from './command.js';
 import { printFirstEnrollCommand, registerEnrollCommands } from './enroll.js';
 import { localAgentEnabled, startLocalAgent, type LocalAgent } from './local-agent.js';
 import { registerUserCommands } from './user.js';
@@ -55,6 +56,7 @@ export function buildProgram(out: (line: string) => void = (line) => process.std
   registerAgentCommands(program, out);
   registerEnrollCommands(program, out);
   registerAuditCommands(program, out);
+  registerCommandCommands(program, out);
   return program;
 }
 
