@@ -2,6 +2,7 @@ import type { Command } from 'commander';
 import { TransportError } from '../agent/transport.js';
 import { parsePin, readCaFile, TrustError, type ServerTrust } from '../agent/trust.js';
 import { isId } from '../lib/ids.js';
+import type { CommandDetailView, CommandRequestView } from '../commands/view.js';
 import { ApiClient, ApiError, ConnectError } from './api-client.js';
 
 /** A mistake in how the CLI was called (exit 2), as opposed to a refusal or failure (exit 1). */
@@ -14,25 +15,8 @@ interface ConnectFlags {
   json?: boolean;
 }
 
-interface CommandRequest {
-  id: string;
-  action: string;
-  params: Record<string, unknown>;
-  target: { machines: string[] } | { tag: string };
-  requestedBy: string;
-  state: string;
-  approvalsRequired: number;
-  approvals: Array<{ userId: string; decision: string; at: number }>;
-  ttlSeconds: number;
-  approvalExpiresAt: number;
-  approvedAt: number | null;
-  createdAt: number;
-}
-
-interface CommandDetail extends CommandRequest {
-  progress: Record<string, number>;
-  machines: Array<{ machineId: string; commandId: string; state: string; exitCode: number | null; reason: string | null }>;
-}
+type CommandRequest = CommandRequestView;
+type CommandDetail = CommandDetailView;
 
 const TTL_UNITS: Record<string, number> = { s: 1, m: 60, h: 3600 };
 /** What POST /api/commands accepts for ttlSeconds. */

@@ -1,8 +1,9 @@
+import { Type, type Static } from 'typebox';
+import type { Role } from '../protocol/route-policy.js';
 import type { CommandApprovalsTable, CommandRequestsTable, CommandsTable } from '../store/sql/tables.js';
-import { paramsForViewer, type Action } from './catalog.js';
-import { parseTarget, type Target } from './targets.js';
+import { ACTIONS, paramsForViewer, type Action } from './catalog.js';
+import { parseTarget } from './targets.js';
 
-export type Role = 'viewer' | 'operator' | 'admin';
 
 /** Who acts, as the route's policy authenticated them. */
 export interface Actor {
@@ -18,21 +19,44 @@ export type RequestState = (typeof REQUEST_STATES)[number];
 /** A command in one of these has its result; nothing changes it again. */
 export const FINAL_STATES: readonly string[] = ['succeeded', 'failed', 'timed_out', 'refused', 'expired', 'cancelled'];
 
-export interface CommandRequestView {
-  id: string;
-  action: Action;
-  params: Record<string, unknown>;
-  scriptSha256: string | null;
-  target: Target;
-  requestedBy: string;
-  state: RequestState;
-  approvalsRequired: number;
-  approvals: Array<{ userId: string; decision: string; at: number }>;
-  ttlSeconds: number;
-  approvalExpiresAt: number;
-  approvedAt: number | null;
-  createdAt: number;
-}
+const Ms = Type.Integer();
+const NullableMs = Type.Union([Type.Integer(), Type.Null()]);
+
+/** A command request as the API shows it; the route schemas and the CLI read this one definition. */
+export const CommandRequestSchema = Type.Object({
+  id: Type.String(),
+  action: Type.Enum(ACTIONS),
+  /** Viewers never get a script's `args`. */
+  params: Type.Object({}, { additionalProperties: true }),
+  scriptSha256: Type.Union([Type.String(), Type.Null()]),
+  target: Type.Union([Type.Object({ machines: Type.Array(Type.String()) }), Type.Object({ tag: Type.String() })]),
+  requestedBy: Type.String(),
+  state: Type.Enum(REQUEST_STATES),
+  approvalsRequired: Type.Integer(),
+  approvals: Type.Array(Type.Object({ userId: Type.String(), decision: Type.String(), at: Ms })),
+  ttlSeconds: Type.Integer(),
+  approvalExpiresAt: Ms,
+  approvedAt: NullableMs,
+  createdAt: Ms,
+});
+
+export const CommandStateSchema = Type.Enum(COMMAND_STATES);
+const MachineState = Type.Object({
+  machineId: Type.String(),
+  commandId: Type.String(),
+  state: CommandStateSchema,
+  exitCode: NullableMs,
+  startedAt: NullableMs,
+  finishedAt: NullableMs,
+  reason: Type.Union([Type.String(), Type.Null()]),
+});
+export const CommandDetailSchema = Type.Object({
+  ...CommandRequestSchema.properties,
+  progress: Type.Object(Object.fromEntries(COMMAND_STATES.map((s) => [s, Type.Integer()]))),
+  machines: Type.Array(MachineState),
+});
+export type CommandRequestView = Static<typeof CommandRequestSchema>;
+export type CommandDetailView = Static<typeof CommandDetailSchema>;
 
 /** The request as the API shows it; a viewer never sees a script's arguments. */
 export function requestView(row: CommandRequestsTable, approvals: CommandApprovalsTable[], actor: Actor, now: number): CommandRequestView {

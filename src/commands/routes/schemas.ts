@@ -1,11 +1,10 @@
 import { Type } from 'typebox';
 import { MAX_KID, MAX_RESULT_CT_CHARS } from '../../protocol/sealing.js';
-import { ACTIONS } from '../catalog.js';
-import { COMMAND_STATES, REQUEST_STATES } from '../view.js';
+import { EmptyBody, IdParam } from '../../protocol/http-schemas.js';
+import { CommandDetailSchema, CommandRequestSchema, CommandStateSchema, REQUEST_STATES } from '../view.js';
 
 const strict = { additionalProperties: false } as const;
 const Uuid = Type.String({ pattern: '^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$' });
-const Ms = Type.Integer();
 const NullableMs = Type.Union([Type.Integer(), Type.Null()]);
 const Tag = Type.String({ minLength: 1, maxLength: 64 });
 
@@ -20,9 +19,8 @@ export const NewCommandBody = Type.Object(
   },
   strict,
 );
-export const EmptyBody = Type.Object({}, strict);
 export const DecisionBody = Type.Object({ comment: Type.Optional(Type.String({ maxLength: 1000 })) }, strict);
-export const IdParam = Type.Object({ id: Uuid }, strict);
+export { EmptyBody, IdParam };
 
 export const ListQuery = Type.Object(
   {
@@ -36,38 +34,7 @@ export const ListQuery = Type.Object(
 );
 export const PageQuery = Type.Object({ limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 200 })), cursor: Type.Optional(Type.String({ maxLength: 400 })) }, strict);
 
-export const CommandRequestSchema = Type.Object({
-  id: Type.String(),
-  action: Type.Enum(ACTIONS),
-  /** Viewers never get a script's `args`. */
-  params: Type.Object({}, { additionalProperties: true }),
-  scriptSha256: Type.Union([Type.String(), Type.Null()]),
-  target: Type.Union([Type.Object({ machines: Type.Array(Type.String()) }), Type.Object({ tag: Type.String() })]),
-  requestedBy: Type.String(),
-  state: Type.Enum(REQUEST_STATES),
-  approvalsRequired: Type.Integer(),
-  approvals: Type.Array(Type.Object({ userId: Type.String(), decision: Type.String(), at: Ms })),
-  ttlSeconds: Type.Integer(),
-  approvalExpiresAt: Ms,
-  approvedAt: NullableMs,
-  createdAt: Ms,
-});
-
-const CommandStateSchema = Type.Enum(COMMAND_STATES);
-const MachineState = Type.Object({
-  machineId: Type.String(),
-  commandId: Type.String(),
-  state: CommandStateSchema,
-  exitCode: NullableMs,
-  startedAt: NullableMs,
-  finishedAt: NullableMs,
-  reason: Type.Union([Type.String(), Type.Null()]),
-});
-export const CommandDetailSchema = Type.Object({
-  ...CommandRequestSchema.properties,
-  progress: Type.Object(Object.fromEntries(COMMAND_STATES.map((s) => [s, Type.Integer()]))),
-  machines: Type.Array(MachineState),
-});
+export { CommandDetailSchema, CommandRequestSchema };
 export const CommandPage = Type.Object({ items: Type.Array(CommandRequestSchema), next: Type.Union([Type.String(), Type.Null()]) });
 export const ResultList = Type.Object({
   items: Type.Array(
@@ -115,4 +82,4 @@ export const SealedBody = Type.Object(
   },
   strict,
 );
-export const OkResponse = Type.Object({ ok: Type.Literal(true) });
+export { Ok as OkResponse } from '../../protocol/http-schemas.js';
