@@ -1,0 +1,212 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import WebSocket from 'ws';
+import { MetricsCollector } from '../../src/agent/collect.js';
+import { enrollAgent } from '../../src/agent/enroll.js';
+import { FileIdentityStore } from '../../src/agent/identity.js';
+import { runAgent } from '../../src/agent/run.js';
+import { systemClock } from '../../src/lib/clock.js';
+import { REPLACED_CLOSE_CODE } from '../../src/fleet/agent-channels.js';
+import { subjectOf } from '../../src/protocol/ip.js';
+import { UPGRADES_PER_MINUTE } from '../../src/server/agent-channel.js';
+import { startServer, type RunningServer } from '../../src/server/start.js';
+import { createLogger } from '../../src/server/logger.js';
+import type { HttpsClient } from '../harness/client.js';
+import { adminClient, startTestServer, type TestServer } from '../harness/server.js';
+import { recordingLog } from '../agent/recording-log.js';
+
+// An hour between reports: a command that arrives within seconds came over the channel.
+const ENV = { FLOTILLA_FLEET_REPORT_INTERVAL_SECONDS: '3600' };
+
+let t: TestServer;
+let admin: HttpsClient;
+let root: string;
+beforeAll(async () => {
+  t = await startTestServer({ env: ENV });
+  admin = await adminClient(t);
+  root = await mkdtemp(join(tmpdir(), 'flotilla-channel-'));
+});
+afterAll(async () => {
+  await t?.close();
+  await rm(root, { recursive: true, force: true });
+});
+
+async function enroll(server: RunningServer, client: HttpsClient, name: string): Promise<{ agentId: string; apiKey: string; dir: string }> {
+  const created = await client.send('POST', '/api/admin/enrollment-tokens', { ttlSeconds: 600, maxUses: 1 });
+  expect(created.status).toBe(201);
+  const dir = join(root, name);
+  const state = await enrollAgent({
+    serverUrl: `https://127.0.0.1:${server.port}`,
+    token: created.json.token as string,
+    trust: { kind: 'pin', fingerprint: server.certificate.fingerprint },
+    facts: await new MetricsCollector({ clock: systemClock }).facts(),
+    store: new FileIdentityStore(dir),
+    clock: systemClock,
+  });
+  return { agentId: state.identity.agentId, apiKey: state.identity.apiKey, dir };
+}
+
+interface Upgrade {
+  ws: WebSocket;
+  /** 'open', or the HTTP status that refused the upgrade, with its body. */
+  outcome: Promise<{ status: number | 'open'; body: string }>;
+}
+
+function upgrade(server: RunningServer, headers: Record<string, string>): Upgrade {
+  const ws = new WebSocket(`wss://127.0.0.1:${server.port}/api/agent/channel`, { ca: server.certificate.certPem, headers });
+  const outcome = new Promise<{ status: number | 'open'; body: string }>((resolve, reject) => {
+    ws.once('open', () => resolve({ status: 'open', body: '' }));
+    ws.once('unexpected-response', (_req, res) => {
+      let body = '';
+      res.on('data', (chunk: Buffer) => (body += chunk.toString()));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+    });
+    ws.once('error', (err) => reject(err));
+  });
+  return { ws, outcome };
+}
+
+const closed = (ws: WebSocket) => new Promise<number>((resolve) => ws.once('close', (code) => resolve(code)));
+
+/** Sends a ping to one machine; resolves with the approval time and when the agent said it started. */
+async function pingWithin(client: HttpsClient, agentId: string, ms: number): Promise<{ approvedAt: number; startedAt: number }> {
+  const created = await client.send('POST', '/api/commands', { action: 'ping', params: {}, targets: { machines: [agentId] } });
+  expect(created.status).toBe(201);
+  const approvedAt = created.json.approvedAt as number;
+  let startedAt = 0;
+  await vi.waitFor(
+    async () => {
+      const shown = await client.get(`/api/commands/${created.json.id as string}`);
+      const machine = (shown.json.machines as Array<{ state: string; startedAt: number | null }>)[0];
+      expect(['running', 'succeeded']).toContain(machine?.state);
+      startedAt = machine?.startedAt ?? 0;
+    },
+    { timeout: ms + 1_000, interval: 50 },
+  );
+  return { approvedAt, startedAt };
+}
+
+describe('agent channel', () => {
+  it('an agent holding the channel runs a ping within 2 s of its approval, with no report in between', async () => {
+    const agent = await enroll(t.server, admin, 'fast');
+    const stop = new AbortController();
+    const running = runAgent({ stateDir: agent.dir, signal: stop.signal, log: recordingLog() });
+    try {
+      await vi.waitFor(() => expect(t.server.services.fleet.channels.connected(agent.agentId)).toBe(true), { timeout: 15_000, interval: 50 });
+      // The first report's answer is behind us; the next report is an hour away.
+      await vi.waitFor(async () => expect((await new FileIdentityStore(agent.dir).read()).seq).toBeGreaterThanOrEqual(1), { timeout: 15_000, interval: 50 });
+      const { approvedAt, startedAt } = await pingWithin(admin, agent.agentId, 2_000);
+      expect(startedAt - approvedAt).toBeLessThan(2_000);
+    } finally {
+      stop.abort();
+      await running;
+    }
+  });
+
+  it('refuses an upgrade without a valid agent key before the handshake, with the uniform 401 body', async () => {
+    const agent = await enroll(t.server, admin, 'refused');
+    const forged = `${agent.apiKey.slice(0, -4)}AAAA` === agent.apiKey ? `${agent.apiKey.slice(0, -4)}BBBB` : `${agent.apiKey.slice(0, -4)}AAAA`;
+    for (const headers of [{}, { authorization: `Bearer ${forged}` }, { authorization: 'Bearer not-a-key' }] as Array<Record<string, string>>) {
+      const { ws, outcome } = upgrade(t.server, headers);
+      const got = await outcome;
+      expect(got.status).toBe(401);
+      expect(JSON.parse(got.body)).toEqual({ error: { code: 'unauthorized', message: 'authentication required' } });
+      ws.terminate();
+    }
+    expect(t.server.services.fleet.channels.connected(agent.agentId)).toBe(false);
+    // A plain GET learns it must upgrade; without a key it is refused like any agent route.
+    expect((await admin.get('/api/agent/channel')).status).toBe(401);
+    expect((await t.client().get('/api/agent/channel', { bearer: agent.apiKey })).status).toBe(426);
+  });
+
+  it('refuses an upgrade from a blocked address even with a valid key', async () => {
+    const agent = await enroll(t.server, admin, 'blocked');
+    const blocks = t.server.services.perimeter.blocks;
+    await blocks.block(subjectOf('127.0.0.1'), 'auth_failures', 1, 60_000);
+    try {
+      const { ws, outcome } = upgrade(t.server, { authorization: `Bearer ${agent.apiKey}` });
+      const got = await outcome;
+      expect(got.status).toBe(403);
+      expect(JSON.parse(got.body).error.code).toBe('ip_blocked');
+      ws.terminate();
+    } finally {
+      await blocks.lift(subjectOf('127.0.0.1'));
+    }
+    expect(t.server.services.fleet.channels.connected(agent.agentId)).toBe(false);
+  });
+
+  it('limits upgrades per agent', async () => {
+    const agent = await enroll(t.server, admin, 'limited');
+    const headers = { authorization: `Bearer ${agent.apiKey}` };
+    for (let i = 0; i < UPGRADES_PER_MINUTE; i++) {
+      const { ws, outcome } = upgrade(t.server, headers);
+      expect((await outcome).status).toBe('open');
+      const gone = closed(ws);
+      ws.close();
+      await gone;
+    }
+    const { ws, outcome } = upgrade(t.server, headers);
+    expect((await outcome).status).toBe(429);
+    ws.terminate();
+  });
+
+  it('a second connection replaces the first, and the disconnect event fires when the last one closes', async () => {
+    const agent = await enroll(t.server, admin, 'twice');
+    const channels = t.server.services.fleet.channels;
+    const events: Array<{ agentId: string; at: number }> = [];
+    const off = channels.onAgentDisconnected((agentId, at) => events.push({ agentId, at }));
+    try {
+      const headers = { authorization: `Bearer ${agent.apiKey}` };
+      const first = upgrade(t.server, headers);
+      expect((await first.outcome).status).toBe('open');
+      const firstClosed = closed(first.ws);
+      const second = upgrade(t.server, headers);
+      expect((await second.outcome).status).toBe('open');
+      expect(await firstClosed).toBe(REPLACED_CLOSE_CODE);
+      expect(channels.connected(agent.agentId)).toBe(true);
+      // The replaced connection's close is not a disconnect: the agent is still here.
+      expect(events.filter((e) => e.agentId === agent.agentId)).toEqual([]);
+
+      const before = Date.now();
+      second.ws.terminate();
+      await vi.waitFor(() => expect(events.filter((e) => e.agentId === agent.agentId)).toHaveLength(1), { timeout: 2_000, interval: 20 });
+      expect(events.find((e) => e.agentId === agent.agentId)?.at).toBeGreaterThanOrEqual(before);
+      expect(channels.connected(agent.agentId)).toBe(false);
+    } finally {
+      off();
+    }
+  });
+});
+
+describe('agent channel across a server restart', () => {
+  it('the agent reconnects to a new server on the same port and data dir, and commands flow again', async () => {
+    const first = await startTestServer({ env: ENV });
+    const client = await adminClient(first);
+    const agent = await enroll(first.server, client, 'restart');
+    const stop = new AbortController();
+    const running = runAgent({ stateDir: agent.dir, signal: stop.signal, log: recordingLog(), channelBackoff: { baseMs: 100, capMs: 1_000 } });
+    let second: RunningServer | null = null;
+    try {
+      await vi.waitFor(() => expect(first.server.services.fleet.channels.connected(agent.agentId)).toBe(true), { timeout: 15_000, interval: 50 });
+      client.close();
+      await first.server.close();
+      second = await startServer({ ...first.config, server: { ...first.config.server, port: first.server.port } }, { print: () => {}, log: createLogger('silent') });
+      const again = second;
+      await vi.waitFor(() => expect(again.services.fleet.channels.connected(agent.agentId)).toBe(true), { timeout: 15_000, interval: 50 });
+      const fresh = first.client();
+      // The admin's password was changed at the first start; log in with it on the new process.
+      const login = await fresh.post('/api/auth/login', { username: 'admin', password: 'Correct-Horse-Battery-9' });
+      expect(login.status).toBe(200);
+      const { approvedAt, startedAt } = await pingWithin(fresh, agent.agentId, 2_000);
+      expect(startedAt - approvedAt).toBeLessThan(2_000);
+    } finally {
+      stop.abort();
+      await running;
+      await second?.close();
+      // The first process is closed already; only its data dir is left.
+      await rm(first.config.dataDir, { recursive: true, force: true });
+    }
+  });
+});
