@@ -7,12 +7,16 @@ import type { FleetLog } from './log.js';
 export const NUDGE_CHANNEL = 'agent-channel:nudge';
 /** Close code sent to a connection that a newer one of the same agent replaced. */
 export const REPLACED_CLOSE_CODE = 4000;
+/** Close code sent when the key the connection was opened with no longer authenticates (revoked, rotated). */
+export const KEY_INVALID_CLOSE_CODE = 4001;
 const MAX_ROUNDS = 5;
 
 /** What the registry needs of one open connection (a WebSocket in production). */
 export interface ChannelSocket {
   send(text: string): void;
   close(code: number, reason: string): void;
+  /** Whether the key the connection was opened with still authenticates. */
+  keyValid(): Promise<boolean>;
 }
 
 export type DisconnectListener = (agentId: string, at: number) => void;
@@ -116,12 +120,20 @@ export class AgentChannels {
 
   private async deliver(agentId: string): Promise<void> {
     try {
+      const socket = this.#sockets.get(agentId);
+      if (!socket) return;
+      // A connection outlives its handshake: commands go out only while its key still holds (one row read per delivery).
+      if (!(await socket.keyValid())) {
+        socket.close(KEY_INVALID_CLOSE_CODE, 'the agent key is no longer valid');
+        this.detach(agentId, socket);
+        return;
+      }
       // pendingFor hands out a bounded batch; a few rounds drain a burst without starving the event loop.
-      for (let round = 0; round < MAX_ROUNDS && this.#sockets.has(agentId); round++) {
+      for (let round = 0; round < MAX_ROUNDS && this.#sockets.get(agentId) === socket; round++) {
         const commands = await this.deps.pendingFor(agentId);
         if (commands.length === 0) return;
         // Marked delivered already; if the agent left meanwhile, they expire unseen, as after a lost report answer.
-        this.#sockets.get(agentId)?.send(JSON.stringify({ type: 'commands', commands }));
+        socket.send(JSON.stringify({ type: 'commands', commands }));
       }
     } catch (err) {
       this.deps.log.warn({ err: { message: (err as Error).message } }, 'agent channel delivery failed');

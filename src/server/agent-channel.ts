@@ -48,7 +48,7 @@ function refuse(socket: Duplex, err: DomainError, headers: Record<string, string
  * per-agent upgrade limit, then the agent key. A failed key counts towards
  * the scanner's block like any 401.
  */
-async function admit(deps: ChannelDeps, req: IncomingMessage): Promise<string> {
+async function admit(deps: ChannelDeps, req: IncomingMessage): Promise<{ agentId: string; bearer: string | null }> {
   const { perimeter } = deps;
   const ip = perimeter.clientIp(req.socket.remoteAddress, req.headers);
   if (perimeter.geoBlocked?.(ip)) throw perimeterError('geo_blocked');
@@ -59,7 +59,7 @@ async function admit(deps: ChannelDeps, req: IncomingMessage): Promise<string> {
   try {
     if (!claimed) throw fleetError('unauthorized');
     await perimeter.limiter.hit('agent_channel', { limit: UPGRADES_PER_MINUTE, windowSeconds: 60 }, `agent:${claimed}`);
-    return (await deps.agents.authenticate(bearer)).agentId;
+    return { agentId: (await deps.agents.authenticate(bearer)).agentId, bearer };
   } catch (err) {
     if (err instanceof DomainError && err.status === 401) await perimeter.scanner.record(subject, 401).catch(() => null);
     throw err;
@@ -88,7 +88,7 @@ export function installAgentChannel(app: FastifyInstance, deps: ChannelDeps): vo
       return;
     }
     admit(deps, req).then(
-      (agentId) => wss.handleUpgrade(req, socket, head, (ws) => open(agentId, ws)),
+      ({ agentId, bearer }) => wss.handleUpgrade(req, socket, head, (ws) => open(agentId, bearer, ws)),
       (err: unknown) => {
         const refusal = err instanceof DomainError ? err : perimeterError('limiter_unavailable', { cause: err });
         refuse(socket, refusal, deps.perimeter.headers);
@@ -96,9 +96,17 @@ export function installAgentChannel(app: FastifyInstance, deps: ChannelDeps): vo
     );
   };
 
-  const open = (agentId: string, ws: WebSocket) => {
+  const open = (agentId: string, bearer: string | null, ws: WebSocket) => {
     const entry: Live = { ws, alive: true };
-    const socket: ChannelSocket = { send: (text) => ws.send(text), close: (code, reason) => ws.close(code, reason) };
+    const socket: ChannelSocket = {
+      send: (text) => ws.send(text),
+      close: (code, reason) => ws.close(code, reason),
+      keyValid: () =>
+        deps.agents.authenticate(bearer).then(
+          (principal) => principal.agentId === agentId,
+          () => false,
+        ),
+    };
     live.add(entry);
     ws.on('pong', () => (entry.alive = true));
     ws.on('error', () => ws.terminate());

@@ -1,3 +1,4 @@
+import { mkdtempSync, rmSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -8,13 +9,13 @@ import { enrollAgent } from '../../src/agent/enroll.js';
 import { FileIdentityStore } from '../../src/agent/identity.js';
 import { runAgent } from '../../src/agent/run.js';
 import { systemClock } from '../../src/lib/clock.js';
-import { REPLACED_CLOSE_CODE } from '../../src/fleet/agent-channels.js';
+import { KEY_INVALID_CLOSE_CODE, REPLACED_CLOSE_CODE } from '../../src/fleet/agent-channels.js';
 import { subjectOf } from '../../src/protocol/ip.js';
 import { UPGRADES_PER_MINUTE } from '../../src/server/agent-channel.js';
 import { startServer, type RunningServer } from '../../src/server/start.js';
 import { createLogger } from '../../src/server/logger.js';
 import type { HttpsClient } from '../harness/client.js';
-import { adminClient, startTestServer, type TestServer } from '../harness/server.js';
+import { adminClient, modes, startTestServer, type TestServer } from '../harness/server.js';
 import { recordingLog } from '../agent/recording-log.js';
 
 // An hour between reports: a command that arrives within seconds came over the channel.
@@ -207,6 +208,80 @@ describe('agent channel across a server restart', () => {
       await second?.close();
       // The first process is closed already; only its data dir is left.
       await rm(first.config.dataDir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('a channel whose key stops authenticating', () => {
+  let k: TestServer;
+  let client: HttpsClient;
+  beforeAll(async () => {
+    // No grace: a rotated key stops working at once.
+    k = await startTestServer({ env: { ...ENV, FLOTILLA_FLEET_KEY_GRACE_SECONDS: '0' } });
+    client = await adminClient(k);
+  });
+  afterAll(async () => k?.close());
+
+  it('is closed at the next delivery and gets no command; the new key gets it', async () => {
+    const agent = await enroll(k.server, client, 'rotated');
+    const old = upgrade(k.server, { authorization: `Bearer ${agent.apiKey}` });
+    expect((await old.outcome).status).toBe('open');
+    const frames: string[] = [];
+    old.ws.on('message', (data: Buffer) => frames.push(data.toString()));
+    const oldClosed = closed(old.ws);
+
+    const rotated = await client.send('POST', `/api/admin/agents/${agent.agentId}/rotate?apiKey=true`);
+    expect(rotated.status).toBe(200);
+    const created = await client.send('POST', '/api/commands', { action: 'ping', params: {}, targets: { machines: [agent.agentId] } });
+    expect(created.status).toBe(201);
+    expect(await oldClosed).toBe(KEY_INVALID_CLOSE_CODE);
+    expect(frames).toEqual([]);
+    expect(k.server.services.fleet.channels.connected(agent.agentId)).toBe(false);
+    const shown = await client.get(`/api/commands/${created.json.id as string}`);
+    expect(shown.json.machines[0].state).toBe('queued');
+
+    const fresh = upgrade(k.server, { authorization: `Bearer ${rotated.json.apiKey as string}` });
+    const frame = new Promise<string>((resolve) => fresh.ws.once('message', (data: Buffer) => resolve(data.toString())));
+    expect((await fresh.outcome).status).toBe('open');
+    const pushed = JSON.parse(await frame) as { type: string; commands: Array<{ id: string; agentId: string }> };
+    expect(pushed.type).toBe('commands');
+    expect(pushed.commands.map((c) => c.agentId)).toEqual([agent.agentId]);
+    expect(shown.json.machines[0].commandId).toBe(pushed.commands[0]?.id);
+    fresh.ws.close();
+  });
+});
+
+describe.skipIf(!modes().find((m) => m.mode === 'cluster')?.available)('agent channel in cluster mode', () => {
+  let a: TestServer;
+  let b: RunningServer;
+  let dataDir: string;
+  let client: HttpsClient;
+  beforeAll(async () => {
+    a = await startTestServer({ mode: 'cluster', env: ENV });
+    client = await adminClient(a);
+    // Node B: the same database, Redis, prefix and secrets, its own data dir and port.
+    dataDir = mkdtempSync(join(tmpdir(), 'flotilla-node-b-'));
+    b = await startServer({ ...a.config, dataDir, server: { ...a.config.server, port: 0 } }, { print: () => undefined, log: createLogger('silent') });
+  });
+  afterAll(async () => {
+    await b?.close();
+    await a?.close();
+    if (dataDir) rmSync(dataDir, { recursive: true, force: true });
+  });
+
+  it('a command approved on node A reaches, within 2 s, an agent connected to node B', async () => {
+    const agent = await enroll(b, client, 'cluster');
+    const stop = new AbortController();
+    const running = runAgent({ stateDir: agent.dir, signal: stop.signal, log: recordingLog() });
+    try {
+      await vi.waitFor(() => expect(b.services.fleet.channels.connected(agent.agentId)).toBe(true), { timeout: 15_000, interval: 50 });
+      await vi.waitFor(async () => expect((await new FileIdentityStore(agent.dir).read()).seq).toBeGreaterThanOrEqual(1), { timeout: 15_000, interval: 50 });
+      expect(a.server.services.fleet.channels.connected(agent.agentId)).toBe(false);
+      const { approvedAt, startedAt } = await pingWithin(client, agent.agentId, 2_000);
+      expect(startedAt - approvedAt).toBeLessThan(2_000);
+    } finally {
+      stop.abort();
+      await running;
     }
   });
 });
