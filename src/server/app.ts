@@ -98,7 +98,7 @@ export async function buildApp(services: Services, opts: { https?: SecureContext
   await app.register(adminUserRoutes, { identity });
   await app.register(agentRoutes, { fleet });
   await app.register(agentChannelRoute);
-  installAgentChannel(app, { perimeter: services.perimeter, agents: fleet.agents, channels: fleet.channels });
+  installAgentChannel(app, { perimeter: services.perimeter, agents: fleet.agents, channels: fleet.channels, heartbeatMs: services.config.fleet.channelHeartbeatSeconds * 1000 });
   await app.register(fleetAdminRoutes, { fleet });
   await app.register(fleetRoutes, { fleet });
   await app.register(commandAgentRoutes, { commands: services.commands });

@@ -285,3 +285,51 @@ describe.skipIf(!modes().find((m) => m.mode === 'cluster')?.available)('agent ch
     }
   });
 });
+
+describe('agent channel heartbeat and limits', () => {
+  let h: TestServer;
+  let client: HttpsClient;
+  beforeAll(async () => {
+    h = await startTestServer({ env: { ...ENV, FLOTILLA_FLEET_CHANNEL_HEARTBEAT_SECONDS: '1' } });
+    client = await adminClient(h);
+  });
+  afterAll(async () => h?.close());
+
+  it('drops a connection that stops answering pings, and signals the disconnect', async () => {
+    const agent = await enroll(h.server, client, 'silent');
+    const gone: string[] = [];
+    const off = h.server.services.fleet.channels.onAgentDisconnected((agentId) => gone.push(agentId));
+    try {
+      // A half-open connection: the TCP socket stays, nothing answers.
+      const ws = new WebSocket(`wss://127.0.0.1:${h.server.port}/api/agent/channel`, { ca: h.server.certificate.certPem, headers: { authorization: `Bearer ${agent.apiKey}` }, autoPong: false });
+      await new Promise((resolve) => ws.once('open', resolve));
+      const opened = Date.now();
+      expect(h.server.services.fleet.channels.connected(agent.agentId)).toBe(true);
+      await vi.waitFor(() => expect(gone).toContain(agent.agentId), { timeout: 5_000, interval: 50 });
+      // Within two heartbeats (and a little scheduling slack).
+      expect(Date.now() - opened).toBeLessThan(3_000);
+      expect(h.server.services.fleet.channels.connected(agent.agentId)).toBe(false);
+      ws.terminate();
+    } finally {
+      off();
+    }
+  });
+
+  it('keeps a connection that answers pings', async () => {
+    const agent = await enroll(h.server, client, 'alive');
+    const open = upgrade(h.server, { authorization: `Bearer ${agent.apiKey}` });
+    expect((await open.outcome).status).toBe('open');
+    await new Promise((resolve) => setTimeout(resolve, 3_000));
+    expect(h.server.services.fleet.channels.connected(agent.agentId)).toBe(true);
+    open.ws.close();
+  });
+
+  it('closes a connection that sends a frame over the size bound', async () => {
+    const agent = await enroll(h.server, client, 'big');
+    const open = upgrade(h.server, { authorization: `Bearer ${agent.apiKey}` });
+    expect((await open.outcome).status).toBe('open');
+    const code = closed(open.ws);
+    open.ws.send('x'.repeat(8 * 1024));
+    expect(await code).toBe(1009);
+  });
+});
