@@ -93,7 +93,10 @@ async function connectOnce(opts: ChannelOptions, signal: AbortSignal, onOpen: ()
       // Each command is checked by the same gate as those of report answers (signature, target, expiry, replay).
       if (type === 'commands' && Array.isArray(commands)) opts.onCommands(commands);
     });
-    ws.on('error', (err) => (ended = err.message.slice(0, 200)));
+    ws.on('error', (err) => {
+      // The first cause wins: terminating a refused upgrade raises an error of its own.
+      if (ended === 'closed') ended = err.message.slice(0, 200);
+    });
     ws.on('close', (code) => {
       if (silence) clearTimeout(silence);
       signal.removeEventListener('abort', abort);

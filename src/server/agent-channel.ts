@@ -10,6 +10,7 @@ import { DomainError } from '../lib/errors.js';
 import { parseToken } from '../lib/secret-token.js';
 import type { Perimeter } from '../perimeter/module.js';
 import { perimeterError } from '../perimeter/errors.js';
+import type { RefusalReason } from '../perimeter/stats.js';
 import { AGENT_KEY_PREFIX } from '../protocol/agent-key.js';
 import { subjectOf } from '../protocol/ip.js';
 import { ErrorSchema } from './schemas.js';
@@ -20,6 +21,7 @@ export const UPGRADES_PER_MINUTE = 12;
 /** Agents send nothing but control frames: any data frame above this closes the channel. */
 const MAX_MESSAGE_BYTES = 4096;
 const HEARTBEAT_MS = 15_000;
+const PERIMETER_REFUSALS = new Set<string>(['geo_blocked', 'ip_blocked', 'rate_limited', 'limiter_unavailable']);
 
 export interface ChannelDeps {
   perimeter: Perimeter;
@@ -91,6 +93,11 @@ export function installAgentChannel(app: FastifyInstance, deps: ChannelDeps): vo
       ({ agentId, bearer }) => wss.handleUpgrade(req, socket, head, (ws) => open(agentId, bearer, ws)),
       (err: unknown) => {
         const refusal = err instanceof DomainError ? err : perimeterError('limiter_unavailable', { cause: err });
+        // Counted like the perimeter's refusals of any other route (metrics, security log).
+        if (PERIMETER_REFUSALS.has(refusal.code)) {
+          const ip = deps.perimeter.clientIp(req.socket.remoteAddress, req.headers);
+          deps.perimeter.stats.record({ type: 'refused', reason: refusal.code as RefusalReason, ip, path: CHANNEL_PATH, ...(refusal.code === 'rate_limited' ? { policy: 'agent_channel' } : {}) });
+        }
         refuse(socket, refusal, deps.perimeter.headers);
       },
     );

@@ -1,4 +1,5 @@
 import { mkdtempSync, rmSync } from 'node:fs';
+import https from 'node:https';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -7,6 +8,7 @@ import WebSocket from 'ws';
 import { MetricsCollector } from '../../src/agent/collect.js';
 import { enrollAgent } from '../../src/agent/enroll.js';
 import { FileIdentityStore } from '../../src/agent/identity.js';
+import { keepChannel } from '../../src/agent/channel.js';
 import { runAgent } from '../../src/agent/run.js';
 import { systemClock } from '../../src/lib/clock.js';
 import { KEY_INVALID_CLOSE_CODE, REPLACED_CLOSE_CODE } from '../../src/fleet/agent-channels.js';
@@ -125,12 +127,14 @@ describe('agent channel', () => {
   it('refuses an upgrade from a blocked address even with a valid key', async () => {
     const agent = await enroll(t.server, admin, 'blocked');
     const blocks = t.server.services.perimeter.blocks;
+    const refusedBefore = t.server.services.perimeter.stats.refused.ip_blocked;
     await blocks.block(subjectOf('127.0.0.1'), 'auth_failures', 1, 60_000);
     try {
       const { ws, outcome } = upgrade(t.server, { authorization: `Bearer ${agent.apiKey}` });
       const got = await outcome;
       expect(got.status).toBe(403);
       expect(JSON.parse(got.body).error.code).toBe('ip_blocked');
+      expect(t.server.services.perimeter.stats.refused.ip_blocked).toBe(refusedBefore + 1);
       ws.terminate();
     } finally {
       await blocks.lift(subjectOf('127.0.0.1'));
@@ -331,5 +335,32 @@ describe('agent channel heartbeat and limits', () => {
     const code = closed(open.ws);
     open.ws.send('x'.repeat(8 * 1024));
     expect(await code).toBe(1009);
+  });
+});
+
+describe('agent channel reconnects', () => {
+  it('backs off exponentially with full jitter up to the cap while the server refuses it', async () => {
+    const delays: number[] = [];
+    const stop = new AbortController();
+    const lines: string[] = [];
+    await keepChannel(
+      {
+        serverUrl: new URL(`https://127.0.0.1:${t.server.port}`),
+        tlsAgent: async () => new https.Agent({ ca: t.server.certificate.certPem }),
+        apiKey: () => 'fla_not_a_key',
+        onCommands: () => expect.unreachable('a refused channel delivers nothing'),
+        log: { info: (msg, fields) => lines.push(`${msg} ${JSON.stringify(fields)}`), warn: () => {}, error: () => {} },
+        backoff: { baseMs: 1_000, capMs: 8_000 },
+        // The top of each window, so the exponent is visible; real agents draw uniformly below it.
+        random: () => 0.999,
+        sleep: async (ms) => {
+          delays.push(ms);
+          if (delays.length === 6) stop.abort();
+        },
+      },
+      stop.signal,
+    );
+    expect(delays).toEqual([999, 1998, 3996, 7992, 7992, 7992]);
+    expect(lines[0]).toMatch(/refused with HTTP 401/);
   });
 });
