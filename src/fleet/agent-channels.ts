@@ -99,12 +99,14 @@ export class AgentChannels {
     await unsubscribe?.();
   }
 
-  /** Closes every connection (server shutdown); agents reconnect to whichever node is up. */
+  /**
+   * Closes every connection at this node's shutdown. No disconnect is
+   * signalled: the agents did not go away, they reconnect to whichever node is up.
+   */
   closeAll(): void {
-    for (const [agentId, socket] of [...this.#sockets]) {
-      socket.close(1001, 'server shutting down');
-      this.detach(agentId, socket);
-    }
+    const sockets = [...this.#sockets.values()];
+    this.#sockets.clear();
+    for (const socket of sockets) socket.close(1001, 'server shutting down');
   }
 
   #onNudge(message: string): void {

@@ -195,8 +195,12 @@ describe('agent channel across a server restart', () => {
     let second: RunningServer | null = null;
     try {
       await vi.waitFor(() => expect(first.server.services.fleet.channels.connected(agent.agentId)).toBe(true), { timeout: 15_000, interval: 50 });
+      const gone: string[] = [];
+      first.server.services.fleet.channels.onAgentDisconnected((agentId) => gone.push(agentId));
       client.close();
       await first.server.close();
+      // A node shutting down is not an agent going away.
+      expect(gone).toEqual([]);
       second = await startServer({ ...first.config, server: { ...first.config.server, port: first.server.port } }, { print: () => {}, log: createLogger('silent') });
       const again = second;
       await vi.waitFor(() => expect(again.services.fleet.channels.connected(agent.agentId)).toBe(true), { timeout: 15_000, interval: 50 });
