@@ -1,6 +1,7 @@
 import { join } from 'node:path';
 import type { Report } from '../protocol/report.js';
 import { systemClock, type Clock } from '../lib/clock.js';
+import { keepChannel } from './channel.js';
 import { MetricsCollector } from './collect.js';
 import { CommandRunner } from './command-runner.js';
 import { CommandGate } from './commands.js';
@@ -32,6 +33,8 @@ export interface RunOptions {
   signal?: AbortSignal;
   spoolLimits?: SpoolLimits;
   backoff?: BackoffPolicy;
+  /** Reconnect backoff of the agent channel (default 1 s doubling to 60 s, full jitter). */
+  channelBackoff?: BackoffPolicy;
   /** Overrides for tests: another source of reports, another transport, another wait. */
   collect?: () => Promise<Report>;
   poster?: AgentPoster;
@@ -151,8 +154,24 @@ export async function runAgent(opts: RunOptions): Promise<AgentExit> {
     }
   })();
 
+  // Commands pushed over the channel take the same path as those of report answers; the gate dedupes ids across both.
+  const channel = transport
+    ? keepChannel(
+        {
+          serverUrl: transport.url,
+          tlsAgent: () => transport.tlsAgent(),
+          apiKey: () => state.identity.apiKey,
+          onCommands: (commands) => void runner.receive(commands),
+          log,
+          sleep,
+          ...(opts.channelBackoff ? { backoff: opts.channelBackoff } : {}),
+        },
+        signal,
+      ).catch((err: unknown) => log.error('the agent channel stopped', { reason: err instanceof Error ? err.message.slice(0, 200) : 'unknown' }))
+    : Promise.resolve();
+
   try {
-    await Promise.all([collecting, sending]);
+    await Promise.all([collecting, sending, channel]);
   } finally {
     transport?.close();
     log.info('agent stopped', { spooled: spool.length, exit });

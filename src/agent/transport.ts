@@ -126,6 +126,15 @@ export class AgentTransport implements AgentPoster {
     this.#reset();
   }
 
+  /**
+   * A fresh HTTPS agent with this transport's trust, for a long-lived
+   * connection (the agent channel); under a pin the certificate is probed
+   * again, so every reconnect re-checks it.
+   */
+  tlsAgent(): Promise<https.Agent> {
+    return this.#buildAgent(false);
+  }
+
   #reset(): void {
     this.#agent?.destroy();
     this.#agent = null;
@@ -147,8 +156,8 @@ export class AgentTransport implements AgentPoster {
     return this.#pending;
   }
 
-  async #buildAgent(): Promise<https.Agent> {
-    const base: https.AgentOptions = { keepAlive: true, maxSockets: this.#maxSockets, minVersion: MIN_TLS };
+  async #buildAgent(keepAlive = true): Promise<https.Agent> {
+    const base: https.AgentOptions = { keepAlive, maxSockets: this.#maxSockets, minVersion: MIN_TLS };
     const trust = this.trust;
     if (trust.kind === 'system') return new https.Agent(base);
     if (trust.kind === 'ca') return new https.Agent({ ...base, ca: trust.caPem });

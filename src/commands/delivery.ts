@@ -53,7 +53,7 @@ export class CommandDelivery {
   /**
    * The agent's queued, unexpired commands, marked delivered; expired ones
    * become `expired` and are never handed out. The one entry point for every
-   * delivery channel (report answers now, a persistent channel later).
+   * delivery path (report answers and the agent channel, src/fleet/agent-channels.ts).
    */
   async pendingFor(agentId: string): Promise<SignedCommand[]> {
     const { db, kv, clock } = this.deps;

@@ -28,6 +28,8 @@ export interface CommandsOptions {
   sealingKey: (agentId: string, kid: number) => Uint8Array;
   audit: CommandAudit;
   log: DeliveryLog;
+  /** Told which agents have new commands queued, once they can be handed out (the channels' nudge). */
+  onQueued?: (agentIds: string[]) => void;
 }
 
 export function createCommands(opts: CommandsOptions): Commands {
@@ -36,7 +38,11 @@ export function createCommands(opts: CommandsOptions): Commands {
   if (settings.defaultTtlSeconds > settings.maxTtlSeconds) throw new Error('commands.defaultTtlSeconds is above commands.maxTtlSeconds');
   const delivery = new CommandDelivery({ db, kv, clock, audit, log: opts.log });
   return {
-    requests: new RequestService({ db, clock, signer: opts.signer, audit, settings, onQueued: (ids, expiresAt) => delivery.markQueued(ids, expiresAt) }),
+    requests: new RequestService({ db, clock, signer: opts.signer, audit, settings, onQueued: async (ids, expiresAt) => {
+        await delivery.markQueued(ids, expiresAt);
+        opts.onQueued?.(ids);
+      },
+    }),
     reads: new CommandReads(db, clock),
     delivery,
     results: new ResultIngest({ db, clock, audit, sealingKey: opts.sealingKey, clockSkewSeconds: config.fleet.clockSkewSeconds }),

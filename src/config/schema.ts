@@ -219,6 +219,8 @@ export const ConfigSchema = Type.Object(
         keyGraceSeconds: Type.Integer({ minimum: 0, maximum: 2592000, default: 86400 }),
         /** Allowed difference between an envelope's ts and the server clock, in seconds. */
         clockSkewSeconds: Type.Integer({ minimum: 1, maximum: 3600, default: 300 }),
+        /** Ping period of the agent channel; at most 15, since agents drop a channel silent for 35 s. */
+        channelHeartbeatSeconds: Type.Integer({ minimum: 1, maximum: 15, default: 15 }),
         /** Caps on open live event streams (`GET /api/fleet/events`), per node. */
         streams: Type.Object(
           {

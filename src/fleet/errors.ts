@@ -18,6 +18,7 @@ export const fleetErrors = {
   enrollment_token_not_found: { status: 404, message: 'no such enrollment token' },
   session_stream_limit: { status: 429, message: 'this session has the most live event streams allowed open; close one (another tab or window) first' },
   user_stream_limit: { status: 429, message: 'this user has the most live event streams allowed open; close one in another session first' },
+  upgrade_required: { status: 426, message: 'open the agent channel as a WebSocket upgrade' },
   too_many_streams: { status: 503, message: 'too many live event streams on this node; try again later' },
 } as const satisfies ErrorTable;
 

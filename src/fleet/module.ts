@@ -4,6 +4,7 @@ import type { Clock } from '../lib/clock.js';
 import type { SignedCommand } from '../protocol/signing.js';
 import type { Kv } from '../store/kv/kv.js';
 import type { Database } from '../store/sql/tables.js';
+import { AgentChannels } from './agent-channels.js';
 import { AgentService } from './agents.js';
 import { EnrollmentService } from './enrollment.js';
 import { FleetEvents, type StreamAuthority } from './events.js';
@@ -22,6 +23,8 @@ export interface Fleet {
   machines: MachineService;
   history: HistoryService;
   events: FleetEvents;
+  /** Agents' persistent channels on this node (commands pushed, disconnects signalled). */
+  channels: AgentChannels;
   rollups: RollupJob;
   /** Starts the background job and the live-event subscription (server only, never the CLI). */
   start(): Promise<void>;
@@ -71,6 +74,8 @@ export function createFleet(opts: FleetOptions): Fleet {
     },
     ...(opts.pendingCommands ? { pendingCommands: opts.pendingCommands } : {}),
   });
+  const pendingCommands = opts.pendingCommands ?? (async () => []);
+  const channels = new AgentChannels({ kv, clock, log, pendingFor: pendingCommands });
   const rollups = new RollupJob({ db, kv, clock, retention: settings.retention, log, intervalMs: opts.jobIntervalMs });
   return {
     keys,
@@ -80,13 +85,16 @@ export function createFleet(opts: FleetOptions): Fleet {
     machines,
     history: new HistoryService({ db, clock }),
     events,
+    channels,
     rollups,
     async start() {
       await events.start();
+      await channels.start();
       rollups.start();
     },
     async stop() {
       await rollups.stop();
+      await channels.stop();
       await events.stop();
     },
   };

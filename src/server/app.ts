@@ -20,6 +20,7 @@ import { auditRoutes } from '../security/routes/audit.js';
 import { securityEventRoutes } from '../security/routes/events.js';
 import { securityHooks } from '../security/routes/hooks.js';
 import { metricsRoutes } from '../security/routes/metrics.js';
+import { agentChannelRoute, installAgentChannel } from './agent-channel.js';
 import { installBodyLimit } from './body-limit.js';
 import { handleError } from './errors.js';
 import { healthRoutes } from './health.js';
@@ -96,6 +97,8 @@ export async function buildApp(services: Services, opts: { https?: SecureContext
   await app.register(reauthRoutes, { identity });
   await app.register(adminUserRoutes, { identity });
   await app.register(agentRoutes, { fleet });
+  await app.register(agentChannelRoute);
+  installAgentChannel(app, { perimeter: services.perimeter, agents: fleet.agents, channels: fleet.channels, heartbeatMs: services.config.fleet.channelHeartbeatSeconds * 1000 });
   await app.register(fleetAdminRoutes, { fleet });
   await app.register(fleetRoutes, { fleet });
   await app.register(commandAgentRoutes, { commands: services.commands });

@@ -91,7 +91,7 @@ export async function openServices(config: Config, opts: { log: Logger; clock?: 
     });
     opened.push(() => security.close());
     const keys = fleetKeys(secrets);
-    const commands = createCommands({ db: sql.db, kv, clock, config, signer: keys.commandSigner, sealingKey: keys.sealingKey, audit: security.recorder, log });
+    const commands = createCommands({ db: sql.db, kv, clock, config, signer: keys.commandSigner, sealingKey: keys.sealingKey, audit: security.recorder, log, onQueued: (ids) => void fleet.channels.nudge(ids) });
     const fleet = createFleet({
       db: sql.db,
       kv,

@@ -95,7 +95,7 @@ describe('every route declares its policy and its response schema', () => {
         'POST /api/auth/webauthn/login/options',
         'POST /api/auth/webauthn/login/verify',
       ]);
-      expect(withAuth('agent')).toEqual(['POST /api/agent/commands/:id/result', 'POST /api/agent/report']);
+      expect(withAuth('agent')).toEqual(['GET /api/agent/channel', 'POST /api/agent/commands/:id/result', 'POST /api/agent/report']);
       expect(withAuth('metrics')).toEqual(['GET /metrics']);
     });
 
@@ -199,6 +199,8 @@ describe('every route declares its policy and its response schema', () => {
         'POST /api/commands/:id/cancel': [200, () => admin.send('POST', `/api/commands/${commandId}/cancel`)],
         'GET /api/fleet/machines/:id/commands': [200, () => admin.get(`/api/fleet/machines/${fleet.agent.agentId}/commands`)],
         // Cancelled before delivery: the agent never had it, so for the agent it does not exist.
+        // Without an upgrade; the WebSocket itself is driven in test/fleet/agent-channel.test.ts.
+        'GET /api/agent/channel': [426, () => t.client().get('/api/agent/channel', { bearer: fleet.agent.apiKey, cookies: false }), 'upgrade_required'],
         'POST /api/agent/commands/:id/result': [404, () => t.client().post(`/api/agent/commands/${commandId}/result`, seal(fleet.agent, [], { ts: Date.now() }), { bearer: fleet.agent.apiKey, cookies: false }), 'command_not_found'],
         'GET /api/fleet/events': [200, () => readEventStream(t.server.port, t.server.certificate.certPem, adminBearer)],
         'POST /api/admin/agents/:id/rotate': [200, () => admin.send('POST', `/api/admin/agents/${fleet.agent.agentId}/rotate?apiKey=true`)],
