@@ -2,8 +2,9 @@
  * The Commands page in Chromium: an operator pings a simulated agent's machine
  * and follows it to the agent's output (markup in it stays text), requests a
  * restart that a second admin approves from the queue (the queue offers no
- * decision on the admin's own request), the machine page lists both, and a
- * viewer reads the requests without the form or any output.
+ * decision on the admin's own request, which they cancel instead), the
+ * machine page lists both, and a viewer reads the requests without the form
+ * or any output.
  */
 import { afterAll, afterEach, beforeAll, describe, expect, inject, it } from 'vitest';
 import { resultAad, sealEnvelope } from '../../src/protocol/sealing.js';
@@ -142,6 +143,15 @@ describe.skipIf(!runnable)('the Commands page in Chromium', () => {
     expect(approved[0]?.id).not.toBe(own.json.id);
     const pending = await admin.get('/api/commands?state=pending_approval');
     expect((pending.json.items as Array<{ id: string }>).map((r) => r.id)).toEqual([own.json.id]);
+
+    // The approver withdraws their own request from its page.
+    await ownRow.getByRole('link', { name: 'Restart the agent' }).click();
+    await w.page.getByRole('heading', { name: 'Restart the agent · 1 machine' }).waitFor();
+    await w.page.getByRole('button', { name: 'Cancel request' }).click();
+    await w.page.getByRole('button', { name: 'Confirm' }).click();
+    await w.page.getByText('Cancelled.').waitFor();
+    expect((await admin.get(`/api/commands/${own.json.id as string}`)).json.state).toBe('cancelled');
+    expect(await w.page.getByRole('button', { name: 'Cancel request' }).count()).toBe(0);
   });
 
   it("lists the machine's commands and their states on its page", async () => {
