@@ -6,6 +6,8 @@
 export const DASHBOARD_ROUTES = [
   { name: 'overview', path: '/' },
   { name: 'machine', path: '/machines/:id' },
+  { name: 'commands', path: '/commands' },
+  { name: 'command', path: '/commands/:id' },
   { name: 'enrollment', path: '/admin/enrollment' },
   { name: 'agents', path: '/admin/agents' },
   { name: 'users', path: '/admin/users' },

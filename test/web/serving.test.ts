@@ -84,7 +84,7 @@ describe('serving the built dashboard', () => {
       expect(res.text, path).toBe(index);
       expect(res.headers['cache-control'], path).toBe('no-store');
     }
-    const unknown = ['/.bash_history', '/wp-admin/', '/wp-admin', '/no/such/page?x=1', '/machines', '/machines/a/b', '/admin', '/admin/users/x', '//account', '/accounts'];
+    const unknown = ['/.bash_history', '/wp-admin/', '/wp-admin', '/no/such/page?x=1', '/machines', '/machines/a/b', '/commands/a/b', '/admin', '/admin/users/x', '//account', '/accounts'];
     for (const path of [...unknown, '/api/nope', '/api', '/api/fleet/nope/deeper', '/favicon.ico', '/wp-login.php', '/.env']) {
       const res = await t.client().get(path);
       expect(res.status, path).toBe(404);

@@ -37,3 +37,13 @@ export type TagCount = Answer<'GET /api/fleet/tags'>['items'][number];
 export type EnrollmentToken = Answer<'GET /api/admin/enrollment-tokens'>['items'][number];
 export type CreatedEnrollmentToken = Answer<'POST /api/admin/enrollment-tokens'>;
 export type Agent = Answer<'GET /api/admin/agents'>['items'][number];
+
+export type CommandRequest = Answer<'GET /api/commands'>['items'][number];
+export type CommandAction = CommandRequest['action'];
+export type CommandRequestState = CommandRequest['state'];
+export type CommandTarget = CommandRequest['target'];
+export type CommandDetail = Answer<'GET /api/commands/{id}'>;
+export type CommandProgress = CommandDetail['progress'];
+export type CommandState = CommandDetail['machines'][number]['state'];
+export type CommandResult = Answer<'GET /api/commands/{id}/results'>['items'][number];
+export type MachineCommand = Answer<'GET /api/fleet/machines/{id}/commands'>['items'][number];

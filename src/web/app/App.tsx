@@ -18,11 +18,15 @@ const AgentsPage = lazy(() => import('../pages/admin/AgentsPage.js').then((m) =>
 const UsersPage = lazy(() => import('../pages/admin/UsersPage.js').then((m) => ({ default: m.UsersPage })));
 const AuditPage = lazy(() => import('../pages/admin/AuditPage.js').then((m) => ({ default: m.AuditPage })));
 const SecurityPage = lazy(() => import('../pages/admin/SecurityPage.js').then((m) => ({ default: m.SecurityPage })));
+const CommandsPage = lazy(() => import('../pages/commands/CommandsPage.js').then((m) => ({ default: m.CommandsPage })));
+const CommandDetailPage = lazy(() => import('../pages/commands/CommandDetailPage.js').then((m) => ({ default: m.CommandDetailPage })));
 const AccountPage = lazy(() => import('../pages/AccountPage.js').then((m) => ({ default: m.AccountPage })));
 
 const TITLES: Record<Route['name'], string> = {
   overview: 'Fleet overview',
   machine: 'Machine',
+  commands: 'Commands',
+  command: 'Command request',
   enrollment: 'Enrollment tokens',
   agents: 'Agents',
   users: 'Users',
@@ -49,6 +53,10 @@ function page(route: Route): ReactNode {
       return <OverviewPage />;
     case 'machine':
       return <MachinePage key={route.id} id={route.id} />;
+    case 'commands':
+      return <CommandsPage />;
+    case 'command':
+      return <CommandDetailPage key={route.id} id={route.id} />;
     case 'enrollment':
       return (
         <RequireRole role="admin">

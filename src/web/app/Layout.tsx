@@ -1,20 +1,23 @@
 import type { ReactNode } from 'react';
+import type { Role } from '../api/types.js';
 import { Link, navigate, usePath } from './router.js';
 import { roleAtLeast, useSession, useUser } from './session.js';
 
 interface NavItem {
   to: string;
   label: string;
-  admin?: boolean;
+  /** The least role the entry is offered to; everyone when absent. */
+  role?: Role;
 }
 
 const NAV: NavItem[] = [
   { to: '/', label: 'Overview' },
-  { to: '/admin/enrollment', label: 'Enrollment', admin: true },
-  { to: '/admin/agents', label: 'Agents', admin: true },
-  { to: '/admin/users', label: 'Users', admin: true },
-  { to: '/admin/audit', label: 'Audit log', admin: true },
-  { to: '/admin/security', label: 'Security', admin: true },
+  { to: '/commands', label: 'Commands', role: 'operator' },
+  { to: '/admin/enrollment', label: 'Enrollment', role: 'admin' },
+  { to: '/admin/agents', label: 'Agents', role: 'admin' },
+  { to: '/admin/users', label: 'Users', role: 'admin' },
+  { to: '/admin/audit', label: 'Audit log', role: 'admin' },
+  { to: '/admin/security', label: 'Security', role: 'admin' },
   { to: '/account', label: 'My account' },
 ];
 
@@ -27,7 +30,7 @@ export function Layout({ children }: { children: ReactNode }) {
   const user = useUser();
   const { logout } = useSession();
   const path = usePath();
-  const items = NAV.filter((item) => !item.admin || roleAtLeast(user.role, 'admin'));
+  const items = NAV.filter((item) => !item.role || roleAtLeast(user.role, item.role));
   return (
     <>
       <a className="skip-link" href="#main">

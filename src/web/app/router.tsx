@@ -28,15 +28,17 @@ export function usePath(): string {
   return useSyncExternalStore(subscribe, () => window.location.pathname);
 }
 
-export type Route = { name: Exclude<DashboardRouteName, 'machine'> } | { name: 'machine'; id: string } | { name: 'not-found' };
+/** Routes with an `:id` segment carry it decoded. */
+type RouteWithId = 'machine' | 'command';
+export type Route = { name: Exclude<DashboardRouteName, RouteWithId> } | { name: RouteWithId; id: string } | { name: 'not-found' };
 
 /** The page for a path, from the table the server also serves index.html by (lib/dashboard-routes). */
 export function matchRoute(path: string): Route {
   const match = matchDashboardPath(path);
   if (!match) return { name: 'not-found' };
-  if (match.name !== 'machine') return { name: match.name };
+  if (match.name !== 'machine' && match.name !== 'command') return { name: match.name };
   try {
-    return { name: 'machine', id: decodeURIComponent(match.params.id ?? '') };
+    return { name: match.name, id: decodeURIComponent(match.params.id ?? '') };
   } catch {
     return { name: 'not-found' };
   }

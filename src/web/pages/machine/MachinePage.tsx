@@ -11,6 +11,7 @@ import { ago, percent } from '../../lib/format.js';
 import { useNow } from '../../lib/useNow.js';
 import { useResource } from '../../lib/useResource.js';
 import { Charts } from './Charts.js';
+import { CommandHistory } from './CommandHistory.js';
 import { Disks, Facts, Interfaces } from './Facts.js';
 import { Processes } from './Processes.js';
 import { TagEditor } from './TagEditor.js';
@@ -82,6 +83,7 @@ export function MachinePage({ id }: { id: string }) {
         <Disks machine={machine} />
         <Interfaces machine={machine} />
       </div>
+      <CommandHistory machineId={machine.id} />
     </section>
   );
 }
