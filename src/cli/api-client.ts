@@ -1,11 +1,7 @@
-import { X509Certificate } from 'node:crypto';
 import https from 'node:https';
-import { isIP } from 'node:net';
-import tls, { type PeerCertificate } from 'node:tls';
-import { certificateFingerprint, parseServerUrl } from '../agent/transport.js';
+import { AgentTransport, parseServerUrl } from '../agent/transport.js';
 import type { ServerTrust } from '../agent/trust.js';
 
-const MIN_TLS = 'TLSv1.2';
 const TIMEOUT_MS = 30_000;
 /** A hostile or broken server cannot make the CLI buffer more than this. */
 const MAX_RESPONSE_BYTES = 8 * 1024 * 1024;
@@ -35,7 +31,8 @@ export class ConnectError extends Error {
  * is never switched off. Under a pin the server certificate is first read over
  * a handshake that sends nothing and compared with the pin; requests then use
  * it as the only extra anchor and demand the same fingerprint again, so the
- * token is only ever sent to the pinned certificate.
+ * token is only ever sent to the pinned certificate (the agent's own
+ * transport builds that connection: AgentTransport.tlsAgent).
  */
 export class ApiClient {
   readonly url: URL;
@@ -74,48 +71,9 @@ export class ApiClient {
   }
 
   #connectionPool(): Promise<https.Agent> {
-    this.#agent ??= this.#buildAgent();
+    // The agent's own trust code: a configured CA, or the pin probed over a handshake that sends nothing and demanded again.
+    this.#agent ??= new AgentTransport(this.url.toString(), this.trust).tlsAgent();
     return this.#agent;
-  }
-
-  async #buildAgent(): Promise<https.Agent> {
-    const base: https.AgentOptions = { keepAlive: true, minVersion: MIN_TLS };
-    const trust = this.trust;
-    if (trust.kind === 'system') return new https.Agent(base);
-    if (trust.kind === 'ca') return new https.Agent({ ...base, ca: trust.caPem });
-    const pem = await this.#fetchPinnedCertificate(trust.fingerprint);
-    return new https.Agent({
-      ...base,
-      ca: [...tls.rootCertificates, pem],
-      // Under a pin the host name is irrelevant; the fingerprint is the identity.
-      checkServerIdentity: (_host: string, cert: PeerCertificate) => {
-        const seen = certificateFingerprint(cert.raw);
-        return seen === trust.fingerprint ? undefined : pinMismatch(seen, trust.fingerprint);
-      },
-    });
-  }
-
-  #fetchPinnedCertificate(pin: string): Promise<string> {
-    return new Promise((resolve, reject) => {
-      const socket = tls.connect({
-        host: this.#host,
-        port: this.#port,
-        ...(isIP(this.#host) === 0 ? { servername: this.#host } : {}),
-        minVersion: MIN_TLS,
-        // Chain verification is replaced by the fingerprint comparison below, before any byte is sent.
-        rejectUnauthorized: false,
-      });
-      socket.setTimeout(TIMEOUT_MS, () => socket.destroy(new ConnectError(`no TLS handshake from ${this.url.host} within ${TIMEOUT_MS} ms`)));
-      socket.once('secureConnect', () => {
-        const cert = socket.getPeerCertificate(false);
-        socket.destroy();
-        if (!cert?.raw) return reject(new ConnectError(`the server at ${this.url.host} presented no certificate`));
-        const seen = certificateFingerprint(cert.raw);
-        if (seen !== pin) return reject(pinMismatch(seen, pin));
-        resolve(new X509Certificate(cert.raw).toString());
-      });
-      socket.once('error', (err) => reject(connectError(err, this.url.host)));
-    });
   }
 
   async #request(method: 'GET' | 'POST', path: string, payload?: Buffer): Promise<unknown> {
@@ -158,10 +116,6 @@ function errorOf(status: number, body: unknown): ApiError {
   const error = (body as { error?: { code?: unknown; message?: unknown } } | undefined)?.error;
   if (typeof error?.code === 'string' && typeof error.message === 'string') return new ApiError(status, error.code, error.message);
   return new ApiError(status, `http_${status}`, 'the server answered without an error body');
-}
-
-function pinMismatch(seen: string, pin: string): ConnectError {
-  return new ConnectError(`the server certificate ${seen} does not match the pinned ${pin}; refusing to connect`);
 }
 
 const TLS_CODES = /CERT|SELF_SIGNED|UNABLE_TO|ERR_TLS|ERR_SSL|EPROTO|HOSTNAME|ALTNAME/;
