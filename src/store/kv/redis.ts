@@ -296,8 +296,9 @@ export class RedisKv implements Kv {
       if (own.handlers.size > 0 || this.subscriptions.get(name) !== own) return;
       this.subscriptions.delete(name);
       const sub = await this.subscriber;
-      // Someone may have subscribed again meanwhile; then the server side must stay.
-      if (!this.subscriptions.has(name)) await sub?.unsubscribe(name);
+      // Someone may have subscribed again meanwhile; then the server side must stay. With the connection down there
+      // is nothing to undo (a subscription dies with its connection), so unsubscribing never fails a shutdown.
+      if (!this.subscriptions.has(name)) await sub?.unsubscribe(name).catch(() => undefined);
     };
   }
 
